@@ -1,0 +1,1 @@
+"""shopkit: carts, prices, stock and slugs for a small web shop."""

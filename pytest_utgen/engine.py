@@ -1,0 +1,380 @@
+"""Engine: discover -> prompt -> generate -> validate -> write -> report, shared by the CLI and the plugin."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import discover
+from .config import UtgenConfig
+from .errors import UtgenError
+from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_code
+from .model_store import resolve_lora, resolve_model, verified_sha256
+from .prompt import build_messages, split_source
+from .report import CACHED, FAILED, GENERATED, SKIPPED, ModuleReport, RunReport
+from .sandbox import PASSED, FileCoverage, RunResult, Workspace
+from .validate import CandidateValidator, import_lines, merge_sources, prune, test_units, unit_of, unit_sources
+from .writer import (
+    Cache,
+    check_writable,
+    is_generated_file,
+    make_provenance,
+    output_paths,
+    read_generated_body,
+    remove_generated,
+    sha256_text,
+    write_generated,
+)
+
+PROMPT_OVERHEAD_TOKENS = 300
+MAX_FEEDBACK_CHARS = 1500
+
+
+@dataclass
+class CheckResult:
+    """Modules that lack tests, and files skipped during discovery."""
+
+    untested: list[discover.Selection]
+    skipped: list[discover.Skip]
+    modules: list[discover.SourceModule]
+
+
+@dataclass
+class ModelIdentity:
+    """Which model (and adapter) a run uses: the key for headers and the cache."""
+
+    model_id: str
+    sha256: str | None
+    lora: Path | None = None
+    lora_sha256: str | None = None
+
+    @property
+    def cache_key(self) -> str:
+        return self.model_id + (f"+lora@{self.lora_sha256[:12]}" if self.lora_sha256 else "")
+
+
+def check(config: UtgenConfig) -> CheckResult:
+    """Which modules under ``config.paths`` no test file (user-written or generated) imports."""
+    modules, skipped = discover.find_modules(config.paths, [config.output_dir / "quarantine"], config.exclude)
+    test_files = discover.find_test_files(config.test_paths)
+    return CheckResult(discover.select_untested(modules, test_files), skipped, modules)
+
+
+def identify_model(config: UtgenConfig) -> ModelIdentity:
+    """Resolve and verify the configured model and adapter (no weights are loaded)."""
+    if config.endpoint:
+        return ModelIdentity(f"{config.endpoint_model}@{config.endpoint.rstrip('/')}", None)
+    model = resolve_model(config.model, config.model_dir)
+    lora = resolve_lora(config.lora)
+    return ModelIdentity(model.model_id, model.sha256, lora, verified_sha256(lora) if lora else None)
+
+
+def make_backend(config: UtgenConfig, identity: ModelIdentity) -> Backend:
+    """The backend the config asks for: an OpenAI-compatible server, or llama.cpp in-process."""
+    if config.endpoint:
+        return OpenAIBackend(config.endpoint, config.endpoint_model, config.workers, config.seed)
+    model = resolve_model(config.model, config.model_dir)
+    return LlamaCppBackend(model.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads, config.seed)
+
+
+@dataclass
+class _ModuleWork:
+    selection: discover.Selection
+    report: ModuleReport
+    source: str
+    out_path: Path
+    quarantine_path: Path
+    kept_source: str | None = None
+    failing: dict[str, str] = field(default_factory=dict)
+    failing_sources: dict[str, str] = field(default_factory=dict)
+    imports: str = ""
+
+
+class Engine:
+    """One run over a project: generates tests for the modules that lack them."""
+
+    def __init__(
+        self,
+        config: UtgenConfig,
+        backend: Backend | None = None,
+        on_progress: Callable[[str], None] = lambda line: None,
+    ):
+        self.config = config
+        self._backend = backend
+        self.on_progress = on_progress
+        self.identity: ModelIdentity | None = None
+
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = make_backend(self.config, self.identity)
+        return self._backend
+
+    def _identity(self) -> ModelIdentity:
+        if self._backend is not None:
+            return ModelIdentity(self._backend.model_id, None)
+        return identify_model(self.config)
+
+    def run(self) -> RunReport:
+        """Generate, validate and write tests for every module that lacks them; return the report."""
+        cfg = self.config
+        started = time.perf_counter()
+        report = RunReport()
+        modules, skipped = discover.find_modules(cfg.paths, [cfg.output_dir], cfg.exclude)
+        report.skipped = [{"path": str(s.path), "reason": s.reason} for s in skipped]
+        all_tests = discover.find_test_files(cfg.test_paths, [cfg.output_dir / "quarantine"])
+        user_tests = [t for t in all_tests if not is_generated_file(t)]
+        self.on_progress(f"utgen: {len(modules)} modules under {', '.join(map(str, cfg.paths))}, "
+                         f"{len(user_tests)} user test files")
+        for skip in skipped:
+            self.on_progress(f"utgen: skip {skip.path}: {skip.reason}")
+        if not modules:
+            report.seconds = time.perf_counter() - started
+            return report
+        with Workspace(cfg.root, {m.source_root for m in modules}, exclude=[cfg.output_dir]) as workspace:
+            source_dirs = sorted({workspace.to_workspace(m.path).parent for m in modules})
+            before, _ = self._suite_coverage(workspace, user_tests, [], source_dirs)
+            selections = discover.select_untested(
+                modules, user_tests, {p: c.line_percent for p, c in before.items()}, cfg.min_coverage,
+                include_generated=False,
+            )
+            for selection in selections:
+                self.on_progress(f"utgen: selected {selection.module.name}: {selection.reason}")
+            works = self._prepare(selections, before, workspace, report)
+            pending = [w for w in works if w.report.status == GENERATED]
+            if pending:
+                backend = self.backend()
+                report.model_id, report.model_sha256 = self.identity.cache_key, self.identity.sha256
+                with ThreadPoolExecutor(max_workers=max(1, backend.concurrency)) as pool:
+                    for work in pool.map(lambda w: self._generate(w, workspace, backend), pending):
+                        self._write(work)
+                        self.on_progress(work.report.progress_line())
+            self._run_together(works, workspace, user_tests, source_dirs)
+            for work in works:
+                report.modules.append(work.report)
+        report.model_calls = sum(m.model_calls for m in report.modules)
+        report.seconds = time.perf_counter() - started
+        if cfg.report:
+            report.write_json(cfg.report)
+        return report
+
+    def _suite_coverage(
+        self, workspace: Workspace, user_tests: list[Path], generated: list[Path], source_dirs: list[Path]
+    ) -> tuple[dict[Path, FileCoverage], RunResult | None]:
+        """Run user tests (and generated files) together under coverage of ``source_dirs``."""
+        targets = [str(workspace.to_workspace(t).relative_to(workspace.root)) for t in user_tests] + [
+            str(g.relative_to(self.config.root)) for g in generated
+        ]
+        if not targets:
+            return {}, None
+        run = workspace.run_pytest(targets, timeout=max(self.config.timeout, 600),
+                                   memory_limit_mb=self.config.memory_limit_mb, coverage_of=source_dirs)
+        return run.coverage or {}, run
+
+    def _prepare(self, selections, before, workspace: Workspace, report: RunReport) -> list[_ModuleWork]:
+        cfg = self.config
+        works = []
+        cache = Cache(cfg.output_dir)
+        for selection in selections:
+            module = selection.module
+            out_path, quarantine_path = output_paths(cfg.output_dir, module.name)
+            source = module.path.read_text(encoding="utf-8")
+            cov = before.get(module.path)
+            module_report = ModuleReport(
+                module=module.name, path=str(module.path), status=GENERATED, reason=selection.reason,
+                line_before=cov.line_percent if cov else 0.0, branch_before=cov.branch_percent if cov else 0.0,
+                output=str(out_path),
+            )
+            work = _ModuleWork(selection, module_report, source, out_path, quarantine_path)
+            works.append(work)
+            import_error = workspace.check_import(module.name, cfg.timeout, cfg.memory_limit_mb)
+            if import_error:
+                module_report.status, module_report.error = SKIPPED, import_error
+                self.on_progress(module_report.progress_line())
+                continue
+            try:
+                check_writable(out_path)
+                check_writable(quarantine_path)
+            except UtgenError as exc:
+                module_report.status, module_report.error = FAILED, str(exc)
+                self.on_progress(module_report.progress_line())
+                continue
+            if self.identity is None:
+                self.identity = self._identity()
+            hit = cache.lookup(module.name, sha256_text(source), self.identity.cache_key)
+            if hit:
+                stored = hit["result"]
+                module_report.status = CACHED
+                for key in ("attempts", "tests_generated", "tests_kept", "tests_quarantined", "tests_flaky"):
+                    setattr(module_report, key, stored.get(key, 0))
+                module_report.output = str(out_path) if out_path.exists() else None
+                module_report.quarantine = str(quarantine_path) if quarantine_path.exists() else None
+                self.on_progress(module_report.progress_line())
+        return works
+
+    def _generate(self, work: _ModuleWork, workspace: Workspace, backend: Backend) -> _ModuleWork:
+        cfg = self.config
+        started = time.perf_counter()
+        module = work.selection.module
+        rel_candidate = str((cfg.output_dir / "_candidates" / work.out_path.name).relative_to(cfg.root))
+        validator = CandidateValidator(
+            workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns
+        )
+        report = work.report
+        budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
+        try:
+            for chunk in split_source(work.source, budget, backend.count_tokens):
+                self._generate_chunk(work, chunk.code, validator, backend)
+            if work.kept_source and report.attempts > 1:
+                merged = validator.validate(work.kept_source)
+                work.kept_source = merged.kept_source
+                report.tests_flaky += len(merged.flaky)
+                work.failing.update(merged.failing)
+                self._record_coverage(report, merged.coverage)
+        except UtgenError as exc:
+            report.status, report.error = FAILED, str(exc)
+        report.tests_kept = len(test_units(work.kept_source)) if work.kept_source else 0
+        report.tests_quarantined = len(work.failing_sources)
+        report.seconds = time.perf_counter() - started
+        return work
+
+    def _generate_chunk(self, work: _ModuleWork, code: str, validator: CandidateValidator, backend: Backend) -> None:
+        cfg = self.config
+        report = work.report
+        feedback = None
+        for _ in range(cfg.max_attempts):
+            report.attempts += 1
+            completion = backend.complete(build_messages(code, work.selection.module.name, feedback=feedback),
+                                          cfg.max_tokens)
+            report.model_calls += 1
+            report.model_seconds += completion.seconds
+            report.prompt_tokens += completion.prompt_tokens
+            report.completion_tokens += completion.completion_tokens
+            try:
+                candidate = extract_code(completion.text)
+            except CodeExtractionError as exc:
+                feedback = f"{exc}. Reply with one ```python code block holding the whole test file."
+                continue
+            result = validator.validate(candidate)
+            report.tests_generated += result.generated
+            if result.collect_error:
+                feedback = "It failed to import or collect:\n" + result.collect_error[-MAX_FEEDBACK_CHARS:]
+                continue
+            report.tests_flaky += len(result.flaky)
+            work.failing.update(result.failing)
+            work.failing_sources.update(unit_sources(candidate, set(result.failing)))
+            work.imports = work.imports or import_lines(candidate)
+            if result.kept_source is None:
+                failures = "\n".join(f"{name}: {msg[-300:]}" for name, msg in list(result.failing.items())[:5])
+                feedback = "None of its tests passed:\n" + failures[-MAX_FEEDBACK_CHARS:]
+                continue
+            work.kept_source = (
+                result.kept_source if work.kept_source is None else merge_sources(work.kept_source, result.kept_source)
+            )
+            self._record_coverage(report, result.coverage)
+            coverage = result.coverage
+            if coverage is None or coverage.line_percent >= cfg.target_coverage or not coverage.missing_lines:
+                return
+            feedback = "These lines of the module are never run by the tests:\n" + _quote_lines(
+                work.source, coverage.missing_lines
+            )
+
+    @staticmethod
+    def _record_coverage(report: ModuleReport, coverage: FileCoverage | None) -> None:
+        if coverage is not None:
+            report.line_after, report.branch_after = coverage.line_percent, coverage.branch_percent
+
+    def _write(self, work: _ModuleWork) -> None:
+        """Write (or remove) the module's kept-tests file and quarantine file, then record the cache."""
+        report = work.report
+        if report.status in (FAILED, SKIPPED):
+            return
+        identity = self.identity
+        prov = make_provenance(work.selection.module.name, work.source, identity.cache_key)
+        try:
+            written = []
+            if work.kept_source:
+                write_generated(work.out_path, prov, work.kept_source)
+                written.append(work.out_path)
+            else:
+                remove_generated(work.out_path)
+                report.output = None
+            if work.failing_sources:
+                write_generated(work.quarantine_path, prov, self._quarantine_body(work))
+                written.append(work.quarantine_path)
+                report.quarantine = str(work.quarantine_path)
+            else:
+                remove_generated(work.quarantine_path)
+            Cache(self.config.output_dir).store(
+                work.selection.module.name, prov.source_sha256, identity.cache_key, written,
+                {k: getattr(report, k) for k in ("attempts", "tests_generated", "tests_kept", "tests_quarantined",
+                                                 "tests_flaky")},
+            )
+        except UtgenError as exc:
+            report.status, report.error = FAILED, str(exc)
+
+    @staticmethod
+    def _quarantine_body(work: _ModuleWork) -> str:
+        parts = [
+            f'"""Tests generated for {work.selection.module.name} that FAILED against the current code.\n\n'
+            "Not collected by pytest. Each one is a wrong expectation or a real bug: review it, and move\n"
+            'the ones that found a bug into your own tests."""\n',
+            work.imports,
+        ]
+        for name, text in work.failing_sources.items():
+            message = "\n".join(f"# {line}" for line in work.failing.get(name, "").strip().splitlines()[-12:])
+            parts.append(f"\n\n# FAILED {name}:\n{message}\n{text}")
+        return "\n".join(parts)
+
+    def _run_together(self, works: list[_ModuleWork], workspace: Workspace, user_tests: list[Path],
+                      source_dirs: list[Path]) -> None:
+        """Run the user's tests and every generated file in one child; drop generated tests that fail there."""
+        by_file = {
+            w.out_path: w for w in works
+            if w.report.status in (GENERATED, CACHED) and w.out_path.exists() and is_generated_file(w.out_path)
+        }
+        if not by_file:
+            return
+        for path in by_file:
+            workspace.add_file(str(path.relative_to(self.config.root)), path.read_text(encoding="utf-8"))
+        coverage, run = self._suite_coverage(workspace, user_tests, list(by_file), source_dirs)
+        failed_by_file: dict[Path, dict[str, str]] = {}
+        for nodeid, outcome in run.outcomes.items():
+            path = self.config.root / nodeid.split("::", 1)[0]
+            if path in by_file and outcome.outcome != PASSED:
+                failed_by_file.setdefault(path, {})[unit_of(nodeid)] = (
+                    f"fails together with the existing suite: {outcome.outcome}: {outcome.message}"
+                )
+        for path, failed in failed_by_file.items():
+            work = by_file[path]
+            body = read_generated_body(path)
+            work.failing_sources.update(unit_sources(body, set(failed)))
+            work.failing.update(failed)
+            work.imports = work.imports or import_lines(body)
+            kept = set(test_units(body)) - set(failed)
+            work.kept_source = prune(body, kept) if kept else None
+            work.report.tests_kept = len(kept)
+            work.report.tests_quarantined = len(work.failing_sources)
+            self._write(work)
+        if failed_by_file:
+            for path in by_file:
+                rel = str(path.relative_to(self.config.root))
+                if path.exists():
+                    workspace.add_file(rel, path.read_text(encoding="utf-8"))
+                else:
+                    (workspace.root / rel).unlink(missing_ok=True)
+            coverage, run = self._suite_coverage(
+                workspace, user_tests, [p for p in by_file if p.exists()], source_dirs
+            )
+        for work in works:
+            cov = coverage.get(work.selection.module.path)
+            if cov is not None and work.report.status in (GENERATED, CACHED):
+                self._record_coverage(work.report, cov)
+
+
+def _quote_lines(source: str, numbers: list[int], limit: int = 30) -> str:
+    lines = source.splitlines()
+    return "\n".join(f"{n}: {lines[n - 1].strip()}" for n in numbers[:limit] if 0 < n <= len(lines))
+

@@ -1,0 +1,186 @@
+"""Generate: ask a model backend for a test file and pull the Python code out of its reply."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .errors import BackendError, ModelError
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+@dataclass
+class Completion:
+    """One model reply, with its token counts and wall time."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+class Backend(Protocol):
+    """Anything that turns chat messages into a completion."""
+
+    model_id: str
+    concurrency: int
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class CodeExtractionError(ValueError):
+    """The reply holds no usable Python test code."""
+
+
+def extract_code(reply: str) -> str:
+    """The test file in ``reply``: its largest Python code block, checked to parse and hold a test.
+
+    Raises :class:`CodeExtractionError` for replies with no code, broken code, or no test function.
+    """
+    blocks = [body for lang, body in _FENCE.findall(reply) if lang.lower() in ("", "python", "py", "python3")]
+    if not blocks:
+        if "def test_" not in reply:
+            raise CodeExtractionError("the reply has no Python code block")
+        blocks = [reply]
+    code = max(blocks, key=len).strip() + "\n"
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        raise CodeExtractionError(f"the code does not parse: line {exc.lineno}: {exc.msg}") from None
+    if not any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
+        for node in ast.walk(tree)
+    ):
+        raise CodeExtractionError("the code has no test function")
+    return code
+
+
+class LlamaCppBackend:
+    """A GGUF model (and optional GGUF LoRA adapter) run in-process by llama-cpp-python."""
+
+    concurrency = 1
+
+    def __init__(
+        self,
+        model_path: Path,
+        model_id: str,
+        lora_path: Path | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 1234,
+    ):
+        self.model_path = model_path
+        self.model_id = model_id
+        self.lora_path = lora_path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.seed = seed
+        self.calls = 0
+        self._llama = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover - dependency of the package
+                raise ModelError(f"llama-cpp-python is not installed: {exc}") from None
+            try:
+                self._llama = Llama(
+                    model_path=str(self.model_path),
+                    lora_path=str(self.lora_path) if self.lora_path else None,
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    seed=self.seed,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from None
+        return self._llama
+
+    def count_tokens(self, text: str) -> int:
+        """Exact token count of ``text`` under the model's tokenizer."""
+        return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion:
+        """Greedy, seeded chat completion: the same messages give the same reply."""
+        with self._lock:
+            llama = self._load()
+            llama.reset()
+            started = time.perf_counter()
+            result = llama.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, seed=self.seed
+            )
+            self.calls += 1
+        usage = result.get("usage", {})
+        return Completion(
+            text=result["choices"][0]["message"]["content"] or "",
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            seconds=time.perf_counter() - started,
+        )
+
+
+class OpenAIBackend:
+    """Any OpenAI-compatible chat server (llama.cpp server, vLLM, Ollama), ``workers`` requests at once."""
+
+    def __init__(self, endpoint: str, model: str = "default", workers: int = 1, seed: int = 1234, timeout: float = 600):
+        self.endpoint = endpoint.rstrip("/")
+        self.model = model
+        self.model_id = f"{model}@{self.endpoint}"
+        self.concurrency = workers
+        self.seed = seed
+        self.timeout = timeout
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def _url(self) -> str:
+        if self.endpoint.endswith("/chat/completions"):
+            return self.endpoint
+        base = self.endpoint if self.endpoint.endswith("/v1") else self.endpoint + "/v1"
+        return base + "/chat/completions"
+
+    def count_tokens(self, text: str) -> int:
+        """Estimate: the server's tokenizer is not reachable through the chat API."""
+        return len(text) // 3 + 1
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion:
+        """One greedy, seeded chat completion request."""
+        body = json.dumps(
+            {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "seed": self.seed}
+        ).encode()
+        request = urllib.request.Request(self._url(), data=body, headers={"Content-Type": "application/json"})
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise BackendError(f"{self._url()} answered HTTP {exc.code}: {exc.read()[:300]!r}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise BackendError(f"cannot reach the model server at {self._url()}: {exc}") from None
+        except ValueError:
+            raise BackendError(f"{self._url()} did not answer with JSON") from None
+        with self._lock:
+            self.calls += 1
+        try:
+            text = payload["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise BackendError(f"{self._url()} answered without choices[0].message.content") from None
+        usage = payload.get("usage") or {}
+        return Completion(
+            text=text,
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            seconds=time.perf_counter() - started,
+        )

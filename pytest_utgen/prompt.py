@@ -1,0 +1,112 @@
+"""Prompt: the chat messages sent to the model. The trainer formats its data with the same function."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+SYSTEM_PROMPT = (
+    "You write pytest unit tests for Python code. Reply with one ```python code block holding a "
+    "complete test file: imports, then short test functions named test_*, each with plain asserts "
+    "on exact expected values; use pytest.raises for errors. Cover every function, branch and edge "
+    "case. No comments, no prints, no network, no files outside tmp_path."
+)
+
+
+@dataclass(frozen=True)
+class SourceChunk:
+    """Part of a module to prompt with: the whole module, or a group of its definitions."""
+
+    code: str
+    names: tuple[str, ...]
+
+
+def build_messages(
+    code: str,
+    module: str | None = None,
+    question: str | None = None,
+    feedback: str | None = None,
+) -> list[dict[str, str]]:
+    """Chat messages asking for a test file for ``code``.
+
+    ``module`` is the import path the tests must use (None: the code is in ``solution.py``);
+    ``question`` an optional problem statement; ``feedback`` what went wrong with a previous
+    attempt (error text or uncovered lines), for a repair prompt.
+    """
+    import_path = module or "solution"
+    parts = []
+    if question:
+        parts.append(f"Problem:\n{question.strip()}\n")
+    parts.append(f"Module `{import_path}`:\n```python\n{code.rstrip()}\n```\n")
+    parts.append(f"Write the test file. Import what you test with `from {import_path} import ...`.")
+    if feedback:
+        parts.append(f"\nA previous test file had this problem; write a new file that avoids it:\n{feedback.strip()}")
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "\n".join(parts)},
+    ]
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token estimate for code (about 3 characters a token)."""
+    return len(text) // 3 + 1
+
+
+def _segment(source: str, node: ast.stmt) -> str:
+    lines = source.splitlines()
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return "\n".join(lines[start - 1 : node.end_lineno])
+
+
+def split_source(
+    source: str, budget_tokens: int, count_tokens: Callable[[str], int] = estimate_tokens
+) -> list[SourceChunk]:
+    """The module whole when it fits ``budget_tokens``, else groups of top-level definitions.
+
+    Every group keeps the module's imports and top-level assignments (the context a test
+    needs); a single definition larger than the budget is cut at its end so it still fits.
+    """
+    tree = ast.parse(source)
+    definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    all_names = tuple(d.name for d in definitions)
+    if count_tokens(source) <= budget_tokens:
+        return [SourceChunk(source, all_names)]
+    context = "\n".join(
+        _segment(source, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign))
+    )
+    room = max(budget_tokens - count_tokens(context), budget_tokens // 4)
+    chunks: list[SourceChunk] = []
+    group: list[str] = []
+    names: list[str] = []
+    used = 0
+    for definition in definitions:
+        text = _segment(source, definition)
+        cost = count_tokens(text)
+        if cost > room:
+            text = _truncate(text, room, count_tokens)
+            cost = count_tokens(text)
+        if group and used + cost > room:
+            chunks.append(SourceChunk((context + "\n\n\n" + "\n\n\n".join(group)).strip() + "\n", tuple(names)))
+            group, names, used = [], [], 0
+        group.append(text)
+        names.append(definition.name)
+        used += cost
+    if group:
+        chunks.append(SourceChunk((context + "\n\n\n" + "\n\n\n".join(group)).strip() + "\n", tuple(names)))
+    return chunks
+
+
+def _truncate(text: str, budget: int, count_tokens: Callable[[str], int]) -> str:
+    lines = text.splitlines()
+    kept: list[str] = []
+    for line in lines:
+        if count_tokens("\n".join(kept + [line, "    ..."])) > budget:
+            break
+        kept.append(line)
+    return "\n".join(kept + ["    ..."])
+
+
+def format_chunk_names(names: Sequence[str]) -> str:
+    """Human-readable list of the definitions in a chunk (for progress lines)."""
+    return ", ".join(names) if names else "(module)"

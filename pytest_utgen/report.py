@@ -1,0 +1,98 @@
+"""Report: per-module results, the terminal table and the JSON report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .writer import atomic_write
+
+GENERATED, CACHED, SKIPPED, FAILED = "generated", "cached", "skipped", "failed"
+
+
+@dataclass
+class ModuleReport:
+    """Everything measured for one module in one run."""
+
+    module: str
+    path: str
+    status: str
+    reason: str
+    attempts: int = 0
+    model_calls: int = 0
+    tests_generated: int = 0
+    tests_kept: int = 0
+    tests_quarantined: int = 0
+    tests_flaky: int = 0
+    line_before: float | None = None
+    line_after: float | None = None
+    branch_before: float | None = None
+    branch_after: float | None = None
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    output: str | None = None
+    quarantine: str | None = None
+    error: str | None = None
+
+    def progress_line(self) -> str:
+        """The one line printed when this module finishes."""
+        if self.status in (SKIPPED, FAILED):
+            return f"utgen: {self.module}: {self.status}: {self.error or self.reason}"
+        return (
+            f"utgen: {self.module}: {self.status}: kept {self.tests_kept}, failed {self.tests_quarantined}, "
+            f"flaky {self.tests_flaky} ({self.seconds:.1f}s)"
+        )
+
+
+@dataclass
+class RunReport:
+    """A whole run: the model used and every module's report."""
+
+    model_id: str | None = None
+    model_sha256: str | None = None
+    lora: str | None = None
+    modules: list[ModuleReport] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    model_calls: int = 0
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    machine: str = field(default_factory=lambda: f"{platform.machine()} {platform.system()}, python {platform.python_version()}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def write_json(self, path: Path) -> None:
+        """Write the report as JSON, atomically."""
+        atomic_write(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def table(self) -> str:
+        """Plain-text table: coverage before -> after per module, tests kept/quarantined, seconds."""
+        headers = ["module", "status", "line %", "branch %", "kept", "quar.", "flaky", "s"]
+        rows = [headers]
+
+        def pct(before: float | None, after: float | None) -> str:
+            if before is None and after is None:
+                return "-"
+            fmt = lambda v: "?" if v is None else f"{v:.0f}"  # noqa: E731
+            return f"{fmt(before)} -> {fmt(after)}"
+
+        for m in self.modules:
+            rows.append([
+                m.module, m.status, pct(m.line_before, m.line_after), pct(m.branch_before, m.branch_after),
+                str(m.tests_kept), str(m.tests_quarantined), str(m.tests_flaky), f"{m.seconds:.1f}",
+            ])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for skip in self.skipped:
+            lines.append(f"skipped {skip['path']}: {skip['reason']}")
+        lines.append(
+            f"model: {self.model_id or 'not loaded'}; model calls: {self.model_calls}; total {self.seconds:.1f}s"
+        )
+        return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""Sandbox: run pytest on test files in a child process, in a temp copy of the project, under limits."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .discover import SKIP_DIRS
+
+PASSED, FAILED, ERROR, SKIPPED, TIMEOUT, CRASHED = "passed", "failed", "error", "skipped", "timeout", "crashed"
+
+
+@dataclass
+class TestOutcome:
+    """The result of one test id: passed, failed, error (setup/teardown), skipped, timeout or crashed."""
+
+    nodeid: str
+    outcome: str
+    message: str = ""
+
+
+@dataclass
+class FileCoverage:
+    """Line and branch coverage of one source file, from coverage.py's JSON report."""
+
+    statements: int
+    covered_lines: int
+    branches: int
+    covered_branches: int
+    missing_lines: list[int] = field(default_factory=list)
+
+    @property
+    def line_percent(self) -> float:
+        return 100.0 * self.covered_lines / self.statements if self.statements else 100.0
+
+    @property
+    def branch_percent(self) -> float:
+        return 100.0 * self.covered_branches / self.branches if self.branches else 100.0
+
+
+@dataclass
+class RunResult:
+    """What one child pytest run produced."""
+
+    outcomes: dict[str, TestOutcome]
+    collect_errors: list[str]
+    returncode: int
+    timed_out: bool
+    output: str
+    coverage: dict[Path, FileCoverage] | None = None
+
+    def names_with(self, outcome: str) -> set[str]:
+        return {nodeid for nodeid, result in self.outcomes.items() if result.outcome == outcome}
+
+
+def _memory_limiter(limit_mb: int):
+    def apply() -> None:
+        import resource
+
+        limit = limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+class Workspace:
+    """A temp copy of the project in which children run; the user's tree is never touched.
+
+    Source roots outside the project root are copied under ``_external/``. Files the children
+    may write (results, coverage data, pytest's basetemp) go under ``scratch``.
+    """
+
+    def __init__(self, project_root: Path, source_roots: Iterable[Path], exclude: Iterable[Path] = ()):
+        self.project_root = project_root.resolve()
+        self.tmp = Path(tempfile.mkdtemp(prefix="utgen-ws-")).resolve()
+        self.root = self.tmp / "project"
+        self.scratch = self.tmp / "scratch"
+        self.scratch.mkdir()
+        excluded = {p.resolve() for p in exclude}
+        self._external: dict[Path, Path] = {}
+        self._copy(self.project_root, self.root, excluded)
+        self.source_roots: list[Path] = []
+        for index, source_root in enumerate(dict.fromkeys(p.resolve() for p in source_roots)):
+            if source_root == self.project_root or self.project_root in source_root.parents:
+                self.source_roots.append(self.to_workspace(source_root))
+            else:
+                copy = self.tmp / "_external" / str(index)
+                self._copy(source_root, copy, excluded)
+                self._external[source_root] = copy
+                self.source_roots.append(copy)
+        self._run_ids = itertools.count(1)
+
+    @staticmethod
+    def _copy(src: Path, dst: Path, excluded: set[Path]) -> None:
+        def ignore(directory: str, names: list[str]) -> list[str]:
+            base = Path(directory)
+            return [
+                n for n in names
+                if n in SKIP_DIRS or n.startswith(".") or (base / n).resolve() in excluded
+            ]
+
+        shutil.copytree(src, dst, ignore=ignore, symlinks=True)
+
+    def to_workspace(self, path: Path) -> Path:
+        """The copy of ``path`` (a path in the user's tree) inside the workspace."""
+        path = path.resolve()
+        for original, copy in self._external.items():
+            if path == original or original in path.parents:
+                return copy / path.relative_to(original)
+        return self.root / path.relative_to(self.project_root)
+
+    def from_workspace(self, path: Path) -> Path:
+        """The user's path that the workspace file ``path`` is a copy of."""
+        path = path.resolve()
+        for original, copy in self._external.items():
+            if path == copy or copy in path.parents:
+                return original / path.relative_to(copy)
+        return self.project_root / path.relative_to(self.root)
+
+    def add_file(self, relative: str, text: str) -> Path:
+        """Write a file (a candidate test) into the workspace copy."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run_pytest(
+        self,
+        targets: Iterable[str],
+        timeout: float,
+        memory_limit_mb: int,
+        coverage_of: Iterable[Path] | None = None,
+        order_seed: int | None = None,
+    ) -> RunResult:
+        """Run pytest on ``targets`` (paths or node ids inside the workspace) in a child process.
+
+        The child is killed (with its process group) after ``timeout`` seconds, may address at
+        most ``memory_limit_mb`` MiB, and cannot write outside the workspace. ``coverage_of``
+        names source dirs to measure (line + branch).
+        """
+        run_dir = self.scratch / f"run{next(self._run_ids)}"
+        run_dir.mkdir()
+        results = run_dir / "results.jsonl"
+        spec = {
+            "allowed": [str(self.tmp)],
+            "results": str(results),
+            "order_seed": order_seed,
+            "args": [
+                *targets, "-p", "no:cacheprovider", "-p", "no:utgen", "-p", "no:randomly", "-o", "addopts=",
+                "-q", "--no-header", "--basetemp", str(run_dir / "basetemp"), "--rootdir", str(self.root),
+            ],
+            "coverage": None,
+        }
+        if coverage_of is not None:
+            spec["coverage"] = {
+                "source": [str(p) for p in coverage_of],
+                "data_file": str(run_dir / ".coverage"),
+                "json": str(run_dir / "coverage.json"),
+            }
+        output, returncode, timed_out = self._launch(run_dir, spec, timeout, memory_limit_mb)
+        result = _read_results(results, returncode, timed_out, output)
+        coverage_json = run_dir / "coverage.json"
+        if coverage_of is not None and coverage_json.is_file():
+            result.coverage = self._read_coverage(coverage_json)
+        return result
+
+    def check_import(self, module_name: str, timeout: float, memory_limit_mb: int) -> str | None:
+        """Import ``module_name`` in a child under the same limits; the error text, or None if it imports."""
+        run_dir = self.scratch / f"run{next(self._run_ids)}"
+        run_dir.mkdir()
+        spec = {"allowed": [str(self.tmp)], "import": module_name}
+        output, returncode, timed_out = self._launch(run_dir, spec, timeout, memory_limit_mb)
+        if timed_out:
+            return f"importing {module_name} did not finish in {timeout:.0f}s"
+        if returncode != 0:
+            lines = [line for line in output.strip().splitlines() if line.strip()]
+            return f"import failed: {lines[-1] if lines else f'exit code {returncode}'}"
+        return None
+
+    def _launch(self, run_dir: Path, spec: dict, timeout: float, memory_limit_mb: int) -> tuple[str, int, bool]:
+        spec_path = run_dir / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        env = dict(os.environ)
+        for key in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "COVERAGE_PROCESS_START"):
+            env.pop(key, None)
+        env.update(
+            PYTHONPATH=os.pathsep.join([*map(str, self.source_roots), str(self.root)]),
+            PYTHONDONTWRITEBYTECODE="1",
+            TMPDIR=str(run_dir),
+            HOME=str(run_dir),
+            PYTHONHASHSEED="0",
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pytest_utgen._child", str(spec_path)],
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_memory_limiter(memory_limit_mb),
+        )
+        timed_out = False
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(process)
+            output, _ = process.communicate()
+        except BaseException:
+            _kill_group(process)
+            process.wait()
+            raise
+        return output.decode("utf-8", "replace"), process.returncode, timed_out
+
+    def _read_coverage(self, path: Path) -> dict[Path, FileCoverage]:
+        report = json.loads(path.read_text())
+        files = {}
+        for name, data in report.get("files", {}).items():
+            full = Path(name) if Path(name).is_absolute() else self.root / name
+            summary = data["summary"]
+            files[self.from_workspace(full)] = FileCoverage(
+                statements=summary["num_statements"],
+                covered_lines=summary["covered_lines"],
+                branches=summary.get("num_branches", 0),
+                covered_branches=summary.get("covered_branches", 0),
+                missing_lines=data.get("missing_lines", []),
+            )
+        return files
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> RunResult:
+    outcomes: dict[str, TestOutcome] = {}
+    collect_errors: list[str] = []
+    started: list[str] = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            nodeid = record.get("nodeid", "")
+            if record["event"] == "collect_error":
+                collect_errors.append(f"{nodeid}: {record['message']}" if nodeid else record["message"])
+            elif record["event"] == "start":
+                started.append(nodeid)
+            elif record["event"] == "report":
+                previous = outcomes.get(nodeid)
+                if record["outcome"] == "passed":
+                    if previous is None:
+                        outcomes[nodeid] = TestOutcome(nodeid, PASSED)
+                elif record["outcome"] == "skipped":
+                    if previous is None or previous.outcome == PASSED:
+                        outcomes[nodeid] = TestOutcome(nodeid, SKIPPED, record["message"])
+                else:
+                    kind = FAILED if record["when"] == "call" else ERROR
+                    if previous is None or previous.outcome in (PASSED, SKIPPED):
+                        outcomes[nodeid] = TestOutcome(nodeid, kind, record["message"])
+    unfinished = [nodeid for nodeid in started if nodeid not in outcomes]
+    if unfinished:
+        kind = TIMEOUT if timed_out else CRASHED
+        why = "timed out (killed)" if timed_out else f"the test process died (exit code {returncode})"
+        for nodeid in unfinished:
+            outcomes[nodeid] = TestOutcome(nodeid, kind, why)
+    if not started and not collect_errors and returncode not in (0, 1, 5):
+        collect_errors.append(f"pytest exited with code {returncode} before running any test:\n{output[-3000:]}")
+    return RunResult(outcomes, collect_errors, returncode, timed_out, output)

@@ -1,0 +1,225 @@
+"""Validate: run a candidate test file in the sandbox and keep only the tests that pass reliably."""
+
+from __future__ import annotations
+
+import ast
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sandbox import PASSED, FileCoverage, RunResult, Workspace
+
+
+@dataclass
+class ValidationResult:
+    """What survived a candidate file: kept source, and what was dropped and why."""
+
+    kept_source: str | None
+    kept: list[str] = field(default_factory=list)
+    failing: dict[str, str] = field(default_factory=dict)
+    flaky: list[str] = field(default_factory=list)
+    generated: int = 0
+    collect_error: str | None = None
+    coverage: FileCoverage | None = None
+
+
+def test_units(source: str) -> list[str]:
+    """Test ids in a file: ``test_x`` for functions, ``TestC::test_m`` for methods."""
+    units = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            units.append(node.name)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            units.extend(
+                f"{node.name}::{item.name}"
+                for item in node.body
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test")
+            )
+    return units
+
+
+def unit_of(nodeid: str) -> str:
+    """The test unit a pytest node id belongs to (file and parameters stripped)."""
+    return nodeid.split("::", 1)[-1].split("[", 1)[0]
+
+
+def _span(node: ast.stmt) -> tuple[int, int]:
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return start, node.end_lineno or node.lineno
+
+
+def prune(source: str, keep: set[str]) -> str:
+    """``source`` with every test unit not in ``keep`` removed; helpers, fixtures and imports stay."""
+    drop: list[tuple[int, int]] = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            if node.name not in keep:
+                drop.append(_span(node))
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            methods = [
+                item for item in node.body
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test")
+            ]
+            dropped = [m for m in methods if f"{node.name}::{m.name}" not in keep]
+            if methods and len(dropped) == len(methods):
+                drop.append(_span(node))
+            else:
+                drop.extend(_span(m) for m in dropped)
+    lines = source.splitlines()
+    for start, end in sorted(drop, reverse=True):
+        del lines[start - 1 : end]
+    text = "\n".join(lines)
+    while "\n\n\n\n" in text:
+        text = text.replace("\n\n\n\n", "\n\n\n")
+    return text.strip() + "\n"
+
+
+def unit_sources(source: str, names: set[str]) -> dict[str, str]:
+    """The source text of each named test unit (methods come with no class)."""
+    lines = source.splitlines()
+    found = {}
+    for node in ast.parse(source).body:
+        candidates = [(node.name, node)] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        if isinstance(node, ast.ClassDef):
+            candidates = [(f"{node.name}::{m.name}", m) for m in node.body if isinstance(m, ast.FunctionDef)]
+        for name, item in candidates:
+            if name in names:
+                start, end = _span(item)
+                found[name] = "\n".join(lines[start - 1 : end])
+    return found
+
+
+def import_lines(source: str) -> str:
+    """The top-level import statements of ``source``."""
+    lines = source.splitlines()
+    return "\n".join(
+        "\n".join(lines[n.lineno - 1 : n.end_lineno])
+        for n in ast.parse(source).body
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+    )
+
+
+def merge_sources(first: str, second: str) -> str:
+    """One file with the tests of both; the second's clashing names get a numeric suffix."""
+    tree_first = ast.parse(first)
+    taken = {n.name for n in tree_first.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    imports_first = {ast.unparse(n) for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+    new_imports, body = [], []
+    for node in ast.parse(second).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if ast.unparse(node) not in imports_first:
+                new_imports.append(ast.unparse(node))
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name in taken and not node.name.startswith("test") and not node.name.startswith("Test"):
+                continue
+            base, suffix = node.name, 2
+            while node.name in taken:
+                node.name = f"{base}_{suffix}"
+                suffix += 1
+            taken.add(node.name)
+        body.append(ast.unparse(node))
+    head = "\n".join(new_imports)
+    return (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+
+
+class CandidateValidator:
+    """Runs candidate files of one module in a workspace and applies the keep rules."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        relative_path: str,
+        module_path: Path,
+        timeout: float,
+        memory_limit_mb: int,
+        reruns: int,
+    ):
+        self.workspace = workspace
+        self.relative_path = relative_path
+        self.module_path = module_path
+        self.timeout = timeout
+        self.memory_limit_mb = memory_limit_mb
+        self.reruns = reruns
+        self.source_dir = workspace.to_workspace(module_path).parent
+
+    def _run(self, source: str, targets: list[str] | None = None, order_seed: int | None = None,
+             coverage: bool = False) -> RunResult:
+        self.workspace.add_file(self.relative_path, source)
+        return self.workspace.run_pytest(
+            targets or [self.relative_path],
+            timeout=self.timeout,
+            memory_limit_mb=self.memory_limit_mb,
+            order_seed=order_seed,
+            coverage_of=[self.source_dir] if coverage else None,
+        )
+
+    @staticmethod
+    def _passing_units(result: RunResult, units: list[str]) -> tuple[set[str], dict[str, str]]:
+        failing: dict[str, str] = {}
+        seen: set[str] = set()
+        for nodeid, outcome in result.outcomes.items():
+            unit = unit_of(nodeid)
+            seen.add(unit)
+            if outcome.outcome != PASSED:
+                failing.setdefault(unit, f"{outcome.outcome}: {outcome.message}".strip())
+        return {u for u in units if u in seen and u not in failing}, failing
+
+    def validate(self, source: str) -> ValidationResult:
+        """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order."""
+        units = test_units(source)
+        result = ValidationResult(kept_source=None, generated=len(units))
+        pending = list(units)
+        passing: set[str] = set()
+        while pending:
+            run = self._run(prune(source, set(pending)))
+            if run.collect_errors:
+                result.collect_error = "\n".join(run.collect_errors)
+                return result
+            ok, failing = self._passing_units(run, pending)
+            passing |= ok
+            result.failing.update(failing)
+            not_run = [u for u in pending if u not in ok and u not in failing]
+            if not (run.timed_out or run.returncode < 0) or not not_run or not failing:
+                break
+            pending = not_run
+        kept = set(passing)
+        if kept:
+            kept -= self._fails_alone(prune(source, kept), kept)
+            result.flaky.extend(sorted(passing - kept))
+        coverage: FileCoverage | None = None
+        for attempt in range(max(self.reruns, 1)):
+            if not kept:
+                break
+            last = attempt == max(self.reruns, 1) - 1
+            run = self._run(prune(source, kept), order_seed=attempt + 1 if self.reruns else None, coverage=last)
+            ok, _ = self._passing_units(run, sorted(kept))
+            unstable = kept - ok
+            if unstable:
+                result.flaky.extend(sorted(unstable))
+                kept = ok
+                coverage = None
+                continue
+            if run.coverage is not None:
+                coverage = run.coverage.get(self.module_path)
+        if kept and coverage is None:
+            run = self._run(prune(source, kept), coverage=True)
+            coverage = (run.coverage or {}).get(self.module_path)
+        result.kept = [u for u in units if u in kept]
+        result.kept_source = prune(source, kept) if kept else None
+        result.coverage = coverage
+        return result
+
+    def _fails_alone(self, source: str, units: set[str]) -> set[str]:
+        """Units that fail when run by themselves (they relied on another test's side effects)."""
+        self.workspace.add_file(self.relative_path, source)
+
+        def run_one(unit: str) -> tuple[str, bool]:
+            run = self.workspace.run_pytest(
+                [f"{self.relative_path}::{unit}"], timeout=self.timeout, memory_limit_mb=self.memory_limit_mb
+            )
+            outcomes = [o.outcome for o in run.outcomes.values()]
+            return unit, bool(outcomes) and all(o == PASSED for o in outcomes)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return {unit for unit, ok in pool.map(run_one, sorted(units)) if not ok}
