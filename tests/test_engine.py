@@ -1,0 +1,223 @@
+"""The engine end to end over the example project, with a scripted model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import GOOD_REPLIES, module_of, snapshot
+
+from pytest_utgen.config import load_config
+from pytest_utgen.engine import Engine
+from pytest_utgen.writer import is_generated_file, read_provenance
+
+
+def run_engine(project: Path, server, **overrides):
+    config = load_config(project, {"endpoint": server.url, "reruns": 2, **overrides})
+    lines: list[str] = []
+    return Engine(config, on_progress=lines.append).run(), lines
+
+
+def test_generates_exactly_the_untested_modules(example_project, scripted_model):
+    server = scripted_model()
+    before = snapshot(example_project, exclude=example_project / "tests" / "utgen")
+    report, lines = run_engine(example_project, server, report="report.json")
+
+    assert sorted(m.module for m in report.modules) == ["shopkit.inventory", "shopkit.pricing"]
+    assert sorted(module_of(r["messages"]) for r in server.requests) == ["shopkit.inventory", "shopkit.pricing"]
+    out = example_project / "tests" / "utgen"
+    pricing = (out / "test_shopkit_pricing.py").read_text()
+    assert is_generated_file(out / "test_shopkit_pricing.py")
+    assert "def test_discount_half" in pricing and "def test_wrong_expectation" not in pricing
+    quarantine = (out / "quarantine" / "shopkit_pricing_failing.py").read_text()
+    assert "def test_wrong_expectation" in quarantine and "AssertionError" in quarantine
+    inventory = (out / "test_shopkit_inventory.py").read_text()
+    assert "def test_low_stock" in inventory
+    assert snapshot(example_project, exclude=out) == {**before, "report.json": snapshot(example_project)["report.json"]}
+
+    by_name = {m.module: m for m in report.modules}
+    assert by_name["shopkit.pricing"].tests_generated == 9
+    assert by_name["shopkit.pricing"].tests_kept == 8
+    assert by_name["shopkit.pricing"].tests_quarantined == 1
+    assert by_name["shopkit.pricing"].line_before == 0.0
+    assert by_name["shopkit.pricing"].line_after == 100.0
+    assert by_name["shopkit.inventory"].line_after > by_name["shopkit.inventory"].line_before
+    assert any("shopkit.pricing: generated: kept 8, failed 1" in line for line in lines)
+
+    data = json.loads((example_project / "report.json").read_text())
+    entry = next(m for m in data["modules"] if m["module"] == "shopkit.pricing")
+    for key in ("reason", "attempts", "tests_generated", "tests_kept", "tests_quarantined", "tests_flaky",
+                "line_before", "line_after", "branch_before", "branch_after", "seconds"):
+        assert key in entry
+    assert entry["reason"] == "no test file imports it"
+    assert data["model_id"].startswith("default@http://127.0.0.1")
+
+
+def test_second_run_makes_no_model_call(example_project, scripted_model):
+    server = scripted_model()
+    run_engine(example_project, server)
+    calls = len(server.requests)
+    generated = snapshot(example_project / "tests" / "utgen")
+
+    report, _ = run_engine(example_project, server)
+
+    assert len(server.requests) == calls
+    assert report.model_calls == 0
+    assert {m.status for m in report.modules} == {"cached"}
+    assert snapshot(example_project / "tests" / "utgen") == generated
+    assert report.modules[0].line_after is not None
+
+
+def test_source_change_regenerates_only_that_module(example_project, scripted_model):
+    server = scripted_model()
+    run_engine(example_project, server)
+    calls = len(server.requests)
+    pricing = example_project / "src" / "shopkit" / "pricing.py"
+    pricing.write_text(pricing.read_text() + "\n\ndef free() -> int:\n    return 0\n")
+
+    report, _ = run_engine(example_project, server)
+
+    assert [module_of(r["messages"]) for r in server.requests[calls:]] == ["shopkit.pricing"]
+    assert {m.module: m.status for m in report.modules} == {"shopkit.inventory": "cached", "shopkit.pricing": "generated"}
+    prov = read_provenance(example_project / "tests" / "utgen" / "test_shopkit_pricing.py")
+    assert prov.source_sha256 == __import__("hashlib").sha256(pricing.read_bytes()).hexdigest()
+
+
+def test_syntax_error_module_is_skipped_with_reason(example_project, scripted_model):
+    broken = example_project / "src" / "shopkit" / "broken.py"
+    broken.write_text("def oops(:\n    pass\n")
+    before = broken.read_bytes()
+    report, lines = run_engine(example_project, scripted_model())
+    assert any(s["path"] == str(broken) and "syntax error: line 1" in s["reason"] for s in report.skipped)
+    assert any("broken.py: syntax error" in line for line in lines)
+    assert broken.read_bytes() == before
+
+
+def test_module_whose_import_fails_is_skipped(example_project, scripted_model):
+    bad = example_project / "src" / "shopkit" / "needs_missing.py"
+    bad.write_text("import definitely_not_installed_pkg\n\n\ndef f():\n    return 1\n")
+    server = scripted_model()
+    report, _ = run_engine(example_project, server)
+    entry = next(m for m in report.modules if m.module == "shopkit.needs_missing")
+    assert entry.status == "skipped"
+    assert "No module named 'definitely_not_installed_pkg'" in entry.error
+    assert "shopkit.needs_missing" not in [module_of(r["messages"]) for r in server.requests]
+    assert not (example_project / "tests" / "utgen" / "test_shopkit_needs_missing.py").exists()
+
+
+def test_hanging_and_memory_hungry_tests_are_killed_and_the_run_goes_on(example_project, scripted_model):
+    reply = GOOD_REPLIES["shopkit.pricing"].replace(
+        "def test_tax():",
+        "def test_hangs():\n    while True:\n        pass\n\n\ndef test_eats_memory():\n"
+        "    blocks = []\n    while True:\n        blocks.append(bytearray(100_000_000))\n\n\ndef test_tax():",
+    )
+    server = scripted_model(lambda m: reply if module_of(m) == "shopkit.pricing" else GOOD_REPLIES[module_of(m)])
+    report, _ = run_engine(example_project, server, timeout=8, memory_limit_mb=1024)
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.tests_kept == 8
+    kept = (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
+    quarantine = (example_project / "tests" / "utgen" / "quarantine" / "shopkit_pricing_failing.py").read_text()
+    assert "test_hangs" not in kept and "test_eats_memory" not in kept
+    assert "# FAILED test_hangs:\n# timeout" in quarantine
+    assert "MemoryError" in quarantine
+
+
+def test_replies_without_code_or_with_broken_code_are_failed_attempts(example_project, scripted_model):
+    replies = iter(["I cannot help with that.", "```python\ndef test_x(:\n```"])
+    server = scripted_model(lambda m: next(replies) if module_of(m) == "shopkit.pricing" else "no code")
+    report, _ = run_engine(example_project, server, max_attempts=2)
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.attempts == 2 and pricing.tests_kept == 0 and pricing.output is None
+    feedback = server.requests[-1]["messages"][-1]["content"]
+    assert "previous test file had this problem" in feedback
+    assert not (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").exists()
+
+
+def test_repair_prompt_carries_the_collect_error(example_project, scripted_model):
+    replies = {"n": 0}
+
+    def respond(messages):
+        if module_of(messages) != "shopkit.pricing":
+            return GOOD_REPLIES[module_of(messages)]
+        replies["n"] += 1
+        if replies["n"] == 1:
+            return "```python\nfrom shopkit.pricing import no_such_name\n\n\ndef test_x():\n    assert no_such_name()\n```"
+        return GOOD_REPLIES["shopkit.pricing"]
+
+    server = scripted_model(respond)
+    report, _ = run_engine(example_project, server)
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.attempts == 2 and pricing.tests_kept == 8
+    second_prompt = [r for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"][1]
+    assert "cannot import name 'no_such_name'" in second_prompt["messages"][-1]["content"]
+
+
+def test_module_larger_than_the_context_window_is_prompted_in_parts(example_project, scripted_model):
+    big = example_project / "src" / "shopkit" / "big.py"
+    big.write_text("\n\n".join(
+        f"def f{i}(x):\n    " + "\n    ".join(f"x = x + {j}" for j in range(40)) + "\n    return x" for i in range(12)
+    ) + "\n")
+    prompts = []
+
+    def respond(messages):
+        if module_of(messages) != "shopkit.big":
+            return GOOD_REPLIES[module_of(messages)]
+        prompts.append(messages[-1]["content"])
+        names = [n for n in (f"f{i}" for i in range(12)) if f"def {n}(" in messages[-1]["content"]]
+        return "```python\nimport shopkit.big as m\n\n\n" + "\n\n".join(
+            f"def test_{n}():\n    assert m.{n}(0) == 780" for n in names
+        ) + "\n```"
+
+    report, _ = run_engine(example_project, scripted_model(respond), n_ctx=1536, max_tokens=256)
+    entry = next(m for m in report.modules if m.module == "shopkit.big")
+    assert len(prompts) > 1
+    assert all(len(p) // 3 < 1536 for p in prompts)
+    assert entry.tests_kept == 12 and entry.line_after == 100.0
+
+
+@pytest.fixture
+def read_only_dir():
+    """Make a directory unwritable, even for root (chattr +i), and undo it afterwards."""
+    made = []
+
+    def make(path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+                pytest.skip("cannot make a directory read-only as root here (chattr +i failed)")
+        else:
+            path.chmod(0o555)
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o755)
+
+
+def test_read_only_output_dir_is_a_clear_error_and_nothing_changes(example_project, scripted_model, read_only_dir):
+    out = read_only_dir(example_project / "tests" / "utgen")
+    before = snapshot(example_project)
+    report, lines = run_engine(example_project, scripted_model())
+    assert {m.status for m in report.modules} == {"failed"}
+    assert all("not writable" in m.error or "cannot write" in m.error for m in report.modules)
+    assert any("shopkit.pricing: failed:" in line for line in lines)
+    assert snapshot(example_project) == before
+    assert list(out.iterdir()) == []
+
+
+def test_user_written_file_at_the_output_path_is_never_overwritten(example_project, scripted_model):
+    user_file = example_project / "tests" / "utgen" / "test_shopkit_pricing.py"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text("def test_mine():\n    assert True\n")
+    report, _ = run_engine(example_project, scripted_model())
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.status == "failed"
+    assert "was not written by pytest-utgen; refusing to overwrite" in pricing.error
+    assert user_file.read_text() == "def test_mine():\n    assert True\n"
