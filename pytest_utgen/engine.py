@@ -13,7 +13,7 @@ from .config import UtgenConfig
 from .errors import UtgenError
 from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_code
 from .model_store import resolve_lora, resolve_model, verified_sha256
-from .prompt import build_messages, split_source
+from .prompt import SourceChunk, build_messages, split_source
 from .report import CACHED, FAILED, GENERATED, SKIPPED, ModuleReport, RunReport
 from .sandbox import PASSED, FileCoverage, RunResult, Workspace
 from .validate import CandidateValidator, import_lines, merge_sources, prune, test_units, unit_of, unit_sources
@@ -226,7 +226,7 @@ class Engine:
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         try:
             for chunk in split_source(work.source, budget, backend.count_tokens):
-                self._generate_chunk(work, chunk.code, validator, backend)
+                self._generate_chunk(work, chunk, validator, backend)
             if work.kept_source and report.attempts > 1:
                 merged = validator.validate(work.kept_source)
                 work.kept_source = merged.kept_source
@@ -240,13 +240,15 @@ class Engine:
         report.seconds = time.perf_counter() - started
         return work
 
-    def _generate_chunk(self, work: _ModuleWork, code: str, validator: CandidateValidator, backend: Backend) -> None:
+    def _generate_chunk(
+        self, work: _ModuleWork, chunk: SourceChunk, validator: CandidateValidator, backend: Backend
+    ) -> None:
         cfg = self.config
         report = work.report
         feedback = None
         for _ in range(cfg.max_attempts):
             report.attempts += 1
-            completion = backend.complete(build_messages(code, work.selection.module.name, feedback=feedback),
+            completion = backend.complete(build_messages(chunk.code, work.selection.module.name, feedback=feedback),
                                           cfg.max_tokens)
             report.model_calls += 1
             report.model_seconds += completion.seconds
@@ -275,11 +277,10 @@ class Engine:
             )
             self._record_coverage(report, result.coverage)
             coverage = result.coverage
-            if coverage is None or coverage.line_percent >= cfg.target_coverage or not coverage.missing_lines:
+            missing = chunk.missing_in_chunk(coverage.missing_lines) if coverage else []
+            if coverage is None or coverage.line_percent >= cfg.target_coverage or not missing:
                 return
-            feedback = "These lines of the module are never run by the tests:\n" + _quote_lines(
-                work.source, coverage.missing_lines
-            )
+            feedback = "These lines of the module are never run by the tests:\n" + _quote_lines(work.source, missing)
 
     @staticmethod
     def _record_coverage(report: ModuleReport, coverage: FileCoverage | None) -> None:

@@ -20,6 +20,11 @@ class SourceChunk:
 
     code: str
     names: tuple[str, ...]
+    lines: frozenset[int]
+
+    def missing_in_chunk(self, missing: list[int]) -> list[int]:
+        """The uncovered module line numbers that belong to this chunk."""
+        return [n for n in missing if n in self.lines]
 
 
 def build_messages(
@@ -71,7 +76,7 @@ def split_source(
     definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     all_names = tuple(d.name for d in definitions)
     if count_tokens(source) <= budget_tokens:
-        return [SourceChunk(source, all_names)]
+        return [SourceChunk(source, all_names, frozenset(range(1, source.count("\n") + 2)))]
     context = "\n".join(
         _segment(source, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign))
     )
@@ -79,6 +84,7 @@ def split_source(
     chunks: list[SourceChunk] = []
     group: list[str] = []
     names: list[str] = []
+    lines: set[int] = set()
     used = 0
     for definition in definitions:
         text = _segment(source, definition)
@@ -87,14 +93,20 @@ def split_source(
             text = _truncate(text, room, count_tokens)
             cost = count_tokens(text)
         if group and used + cost > room:
-            chunks.append(SourceChunk((context + "\n\n\n" + "\n\n\n".join(group)).strip() + "\n", tuple(names)))
-            group, names, used = [], [], 0
+            chunks.append(_chunk(context, group, names, lines))
+            group, names, lines, used = [], [], set(), 0
         group.append(text)
         names.append(definition.name)
+        lines.update(range(definition.lineno, (definition.end_lineno or definition.lineno) + 1))
         used += cost
     if group:
-        chunks.append(SourceChunk((context + "\n\n\n" + "\n\n\n".join(group)).strip() + "\n", tuple(names)))
+        chunks.append(_chunk(context, group, names, lines))
     return chunks
+
+
+def _chunk(context: str, group: list[str], names: list[str], lines: set[int]) -> SourceChunk:
+    code = (context + "\n\n\n" + "\n\n\n".join(group)).strip() + "\n"
+    return SourceChunk(code, tuple(names), frozenset(lines))
 
 
 def _truncate(text: str, budget: int, count_tokens: Callable[[str], int]) -> str:
@@ -106,7 +118,3 @@ def _truncate(text: str, budget: int, count_tokens: Callable[[str], int]) -> str
         kept.append(line)
     return "\n".join(kept + ["    ..."])
 
-
-def format_chunk_names(names: Sequence[str]) -> str:
-    """Human-readable list of the definitions in a chunk (for progress lines)."""
-    return ", ".join(names) if names else "(module)"

@@ -100,8 +100,12 @@ def import_lines(source: str) -> str:
 
 
 def merge_sources(first: str, second: str) -> str:
-    """One file with the tests of both; the second's clashing names get a numeric suffix."""
+    """One file with the tests of both; the second's clashing names get a numeric suffix.
+
+    A test of the second file whose body is identical to one in the first is left out.
+    """
     tree_first = ast.parse(first)
+    bodies = {_body_key(n) for n in ast.walk(tree_first) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     taken = {n.name for n in tree_first.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     imports_first = {ast.unparse(n) for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom))}
     new_imports, body = [], []
@@ -113,6 +117,8 @@ def merge_sources(first: str, second: str) -> str:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name in taken and not node.name.startswith("test") and not node.name.startswith("Test"):
                 continue
+            if not isinstance(node, ast.ClassDef) and _body_key(node) in bodies:
+                continue
             base, suffix = node.name, 2
             while node.name in taken:
                 node.name = f"{base}_{suffix}"
@@ -121,6 +127,10 @@ def merge_sources(first: str, second: str) -> str:
         body.append(ast.unparse(node))
     head = "\n".join(new_imports)
     return (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+
+
+def _body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    return ast.dump(ast.Module(body=node.body, type_ignores=[]))
 
 
 class CandidateValidator:
