@@ -54,9 +54,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"utgen: wrote {output} (raw, {completion.completion_tokens} tokens, {completion.seconds:.1f}s)")
         return 0
     with tempfile.TemporaryDirectory(prefix="utgen-out-") as tmp:
-        config = load_config(root, _overrides(args, paths=[str(module_path)], output_dir=tmp, test_paths=[tmp],
-                                              report=args.report))
-        report = Engine(config, on_progress=print).run()
+        config = load_config(root, _overrides(args, paths=[str(module_path)], output_dir=tmp, report=args.report))
+        report = Engine(config, on_progress=print, select_all=True).run()
         if not report.modules:
             print(f"utgen: {module_path} has nothing to test", file=sys.stderr)
             return 1

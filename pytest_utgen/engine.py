@@ -101,8 +101,10 @@ class Engine:
         config: UtgenConfig,
         backend: Backend | None = None,
         on_progress: Callable[[str], None] = lambda line: None,
+        select_all: bool = False,
     ):
         self.config = config
+        self.select_all = select_all
         self._backend = backend
         self.on_progress = on_progress
         self.identity: ModelIdentity | None = None
@@ -136,10 +138,13 @@ class Engine:
         with Workspace(cfg.root, {m.source_root for m in modules}, exclude=[cfg.output_dir]) as workspace:
             source_dirs = sorted({workspace.to_workspace(m.path).parent for m in modules})
             before, _ = self._suite_coverage(workspace, user_tests, [], source_dirs)
-            selections = discover.select_untested(
-                modules, user_tests, {p: c.line_percent for p, c in before.items()}, cfg.min_coverage,
-                include_generated=False,
-            )
+            if self.select_all:
+                selections = [discover.Selection(m, "requested") for m in modules]
+            else:
+                selections = discover.select_untested(
+                    modules, user_tests, {p: c.line_percent for p, c in before.items()}, cfg.min_coverage,
+                    include_generated=False,
+                )
             for selection in selections:
                 self.on_progress(f"utgen: selected {selection.module.name}: {selection.reason}")
             works = self._prepare(selections, before, workspace, report)
@@ -147,10 +152,9 @@ class Engine:
             if pending:
                 backend = self.backend()
                 report.model_id, report.model_sha256 = self.identity.cache_key, self.identity.sha256
-                with ThreadPoolExecutor(max_workers=max(1, backend.concurrency)) as pool:
-                    for work in pool.map(lambda w: self._generate(w, workspace, backend), pending):
-                        self._write(work)
-                        self.on_progress(work.report.progress_line())
+                for work in self._generate_all(pending, workspace, backend):
+                    self._write(work)
+                    self.on_progress(work.report.progress_line())
             self._run_together(works, workspace, user_tests, source_dirs)
             for work in works:
                 report.modules.append(work.report)
@@ -160,12 +164,24 @@ class Engine:
             report.write_json(cfg.report)
         return report
 
+    def _generate_all(self, pending: list[_ModuleWork], workspace: Workspace, backend: Backend):
+        """Yield each module's work as it finishes; ``backend.concurrency`` modules at a time."""
+        if backend.concurrency <= 1:
+            for work in pending:
+                yield self._generate(work, workspace, backend)
+            return
+        pool = ThreadPoolExecutor(max_workers=backend.concurrency)
+        try:
+            yield from pool.map(lambda w: self._generate(w, workspace, backend), pending)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def _suite_coverage(
         self, workspace: Workspace, user_tests: list[Path], generated: list[Path], source_dirs: list[Path]
     ) -> tuple[dict[Path, FileCoverage], RunResult | None]:
         """Run user tests (and generated files) together under coverage of ``source_dirs``."""
         targets = [str(workspace.to_workspace(t).relative_to(workspace.root)) for t in user_tests] + [
-            str(g.relative_to(self.config.root)) for g in generated
+            self._workspace_relative(g) for g in generated
         ]
         if not targets:
             return {}, None
@@ -218,23 +234,20 @@ class Engine:
         cfg = self.config
         started = time.perf_counter()
         module = work.selection.module
-        rel_candidate = str((cfg.output_dir / "_candidates" / work.out_path.name).relative_to(cfg.root))
+        rel_candidate = self._workspace_relative(cfg.output_dir / "_candidates" / work.out_path.name)
         validator = CandidateValidator(
             workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns
         )
         report = work.report
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
-        try:
-            for chunk in split_source(work.source, budget, backend.count_tokens):
-                self._generate_chunk(work, chunk, validator, backend)
-            if work.kept_source and report.attempts > 1:
-                merged = validator.validate(work.kept_source)
-                work.kept_source = merged.kept_source
-                report.tests_flaky += len(merged.flaky)
-                work.failing.update(merged.failing)
-                self._record_coverage(report, merged.coverage)
-        except UtgenError as exc:
-            report.status, report.error = FAILED, str(exc)
+        for chunk in split_source(work.source, budget, backend.count_tokens):
+            self._generate_chunk(work, chunk, validator, backend)
+        if work.kept_source and report.attempts > 1:
+            merged = validator.validate(work.kept_source)
+            work.kept_source = merged.kept_source
+            report.tests_flaky += len(merged.flaky)
+            work.failing.update(merged.failing)
+            self._record_coverage(report, merged.coverage)
         report.tests_kept = len(test_units(work.kept_source)) if work.kept_source else 0
         report.tests_quarantined = len(work.failing_sources)
         report.seconds = time.perf_counter() - started
@@ -281,6 +294,12 @@ class Engine:
             if coverage is None or coverage.line_percent >= cfg.target_coverage or not missing:
                 return
             feedback = "These lines of the module are never run by the tests:\n" + _quote_lines(work.source, missing)
+
+    def _workspace_relative(self, path: Path) -> str:
+        """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""
+        if self.config.root in path.parents:
+            return str(path.relative_to(self.config.root))
+        return str(Path("_utgen_out") / path.relative_to(self.config.output_dir))
 
     @staticmethod
     def _record_coverage(report: ModuleReport, coverage: FileCoverage | None) -> None:
@@ -339,11 +358,12 @@ class Engine:
         if not by_file:
             return
         for path in by_file:
-            workspace.add_file(str(path.relative_to(self.config.root)), path.read_text(encoding="utf-8"))
+            workspace.add_file(self._workspace_relative(path), path.read_text(encoding="utf-8"))
+        by_relative = {self._workspace_relative(p): p for p in by_file}
         coverage, run = self._suite_coverage(workspace, user_tests, list(by_file), source_dirs)
         failed_by_file: dict[Path, dict[str, str]] = {}
         for nodeid, outcome in run.outcomes.items():
-            path = self.config.root / nodeid.split("::", 1)[0]
+            path = by_relative.get(nodeid.split("::", 1)[0])
             if path in by_file and outcome.outcome != PASSED:
                 failed_by_file.setdefault(path, {})[unit_of(nodeid)] = (
                     f"fails together with the existing suite: {outcome.outcome}: {outcome.message}"
@@ -360,8 +380,7 @@ class Engine:
             work.report.tests_quarantined = len(work.failing_sources)
             self._write(work)
         if failed_by_file:
-            for path in by_file:
-                rel = str(path.relative_to(self.config.root))
+            for rel, path in by_relative.items():
                 if path.exists():
                     workspace.add_file(rel, path.read_text(encoding="utf-8"))
                 else:

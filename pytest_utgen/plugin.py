@@ -61,14 +61,18 @@ class UtgenPlugin:
                 if result.untested:
                     pytest.exit(f"utgen: {len(result.untested)} module(s) lack tests", returncode=1)
                 write(f"utgen: all {len(result.modules)} modules have tests")
-                return
-            self.report = Engine(utgen_config, on_progress=write).run()
+                outputs = []
+            else:
+                self.report = Engine(utgen_config, on_progress=write).run()
+                outputs = [Path(m.output) for m in self.report.modules if m.output and Path(m.output).exists()]
         except UtgenError as exc:
             pytest.exit(f"utgen: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        self._collect_also([p for p in utgen_config.test_paths if p.exists()] + outputs)
+
+    def _collect_also(self, paths: list[Path]) -> None:
+        """Add the user's test dirs and the generated files to this session's collection."""
         args = list(self.config.args)
-        extra = [p for p in utgen_config.test_paths if p.exists()]
-        extra += [Path(m.output) for m in self.report.modules if m.output and Path(m.output).exists()]
-        for path in extra:
+        for path in paths:
             if not any(Path(a).resolve() in (path, *path.parents) for a in args):
                 args.append(str(path))
         self.config.args[:] = args
