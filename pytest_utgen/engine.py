@@ -16,7 +16,7 @@ from .model_store import resolve_lora, resolve_model, verified_sha256
 from .prompt import SourceChunk, build_messages, split_source
 from .report import CACHED, FAILED, GENERATED, SKIPPED, ModuleReport, RunReport
 from .sandbox import PASSED, FileCoverage, RunResult, Workspace
-from .validate import CandidateValidator, import_lines, merge_sources, prune, test_units, unit_of, unit_sources
+from .validate import CandidateValidator, import_lines, merge_sources, prune, list_test_units, unit_of, unit_sources
 from .writer import (
     Cache,
     check_writable,
@@ -248,7 +248,7 @@ class Engine:
             report.tests_flaky += len(merged.flaky)
             work.failing.update(merged.failing)
             self._record_coverage(report, merged.coverage)
-        report.tests_kept = len(test_units(work.kept_source)) if work.kept_source else 0
+        report.tests_kept = len(list_test_units(work.kept_source)) if work.kept_source else 0
         report.tests_quarantined = len(work.failing_sources)
         report.seconds = time.perf_counter() - started
         return work
@@ -374,7 +374,7 @@ class Engine:
             work.failing_sources.update(unit_sources(body, set(failed)))
             work.failing.update(failed)
             work.imports = work.imports or import_lines(body)
-            kept = set(test_units(body)) - set(failed)
+            kept = set(list_test_units(body)) - set(failed)
             work.kept_source = prune(body, kept) if kept else None
             work.report.tests_kept = len(kept)
             work.report.tests_quarantined = len(work.failing_sources)

@@ -20,7 +20,7 @@ PASSED, FAILED, ERROR, SKIPPED, TIMEOUT, CRASHED = "passed", "failed", "error", 
 
 
 @dataclass
-class TestOutcome:
+class CaseOutcome:
     """The result of one test id: passed, failed, error (setup/teardown), skipped, timeout or crashed."""
 
     nodeid: str
@@ -51,7 +51,7 @@ class FileCoverage:
 class RunResult:
     """What one child pytest run produced."""
 
-    outcomes: dict[str, TestOutcome]
+    outcomes: dict[str, CaseOutcome]
     collect_errors: list[str]
     returncode: int
     timed_out: bool
@@ -255,7 +255,7 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> RunResult:
-    outcomes: dict[str, TestOutcome] = {}
+    outcomes: dict[str, CaseOutcome] = {}
     collect_errors: list[str] = []
     started: list[str] = []
     if path.is_file():
@@ -273,20 +273,20 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
                 previous = outcomes.get(nodeid)
                 if record["outcome"] == "passed":
                     if previous is None:
-                        outcomes[nodeid] = TestOutcome(nodeid, PASSED)
+                        outcomes[nodeid] = CaseOutcome(nodeid, PASSED)
                 elif record["outcome"] == "skipped":
                     if previous is None or previous.outcome == PASSED:
-                        outcomes[nodeid] = TestOutcome(nodeid, SKIPPED, record["message"])
+                        outcomes[nodeid] = CaseOutcome(nodeid, SKIPPED, record["message"])
                 else:
                     kind = FAILED if record["when"] == "call" else ERROR
                     if previous is None or previous.outcome in (PASSED, SKIPPED):
-                        outcomes[nodeid] = TestOutcome(nodeid, kind, record["message"])
+                        outcomes[nodeid] = CaseOutcome(nodeid, kind, record["message"])
     unfinished = [nodeid for nodeid in started if nodeid not in outcomes]
     if unfinished:
         kind = TIMEOUT if timed_out else CRASHED
         why = "timed out (killed)" if timed_out else f"the test process died (exit code {returncode})"
         for nodeid in unfinished:
-            outcomes[nodeid] = TestOutcome(nodeid, kind, why)
+            outcomes[nodeid] = CaseOutcome(nodeid, kind, why)
     if not started and not collect_errors and returncode not in (0, 1, 5):
         collect_errors.append(f"pytest exited with code {returncode} before running any test:\n{output[-3000:]}")
     return RunResult(outcomes, collect_errors, returncode, timed_out, output)

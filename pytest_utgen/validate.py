@@ -23,7 +23,7 @@ class ValidationResult:
     coverage: FileCoverage | None = None
 
 
-def test_units(source: str) -> list[str]:
+def list_test_units(source: str) -> list[str]:
     """Test ids in a file: ``test_x`` for functions, ``TestC::test_m`` for methods."""
     units = []
     for node in ast.parse(source).body:
@@ -177,7 +177,7 @@ class CandidateValidator:
 
     def validate(self, source: str) -> ValidationResult:
         """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order."""
-        units = test_units(source)
+        units = list_test_units(source)
         result = ValidationResult(kept_source=None, generated=len(units))
         pending = list(units)
         passing: set[str] = set()

@@ -1,0 +1,164 @@
+"""The sandbox's limits and the keep rules of validation, on real child processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_utgen.sandbox import FAILED, PASSED, TIMEOUT, Workspace
+from pytest_utgen.validate import CandidateValidator, merge_sources, prune, list_test_units, unit_sources
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "src" / "calc").mkdir(parents=True)
+    (root / "src" / "calc" / "__init__.py").write_text("")
+    (root / "src" / "calc" / "ops.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\ndef sign(x):\n    if x < 0:\n        return -1\n    return 1\n"
+    )
+    (root / "tests").mkdir()
+    return root
+
+
+@pytest.fixture
+def workspace(project: Path):
+    with Workspace(project, [project / "src"]) as ws:
+        yield ws
+
+
+def test_outcomes_per_test_and_coverage(workspace, project):
+    workspace.add_file("tests/test_c.py", (
+        "from calc.ops import add, sign\n\n"
+        "def test_ok():\n    assert add(1, 2) == 3\n\n"
+        "def test_bad():\n    assert add(1, 2) == 4\n\n"
+        "def test_sign():\n    assert sign(5) == 1\n"
+    ))
+    result = workspace.run_pytest(["tests/test_c.py"], timeout=60, memory_limit_mb=1024,
+                                  coverage_of=[workspace.root / "src" / "calc"])
+    outcomes = {k.split("::")[1]: v.outcome for k, v in result.outcomes.items()}
+    assert outcomes == {"test_ok": PASSED, "test_bad": FAILED, "test_sign": PASSED}
+    assert "assert 3 == 4" in result.outcomes["tests/test_c.py::test_bad"].message
+    ops = result.coverage[(project / "src" / "calc" / "ops.py").resolve()]
+    assert (ops.statements, ops.covered_lines, ops.missing_lines) == (6, 5, [7])
+    assert (ops.branches, ops.covered_branches) == (2, 1)
+
+
+def test_a_hanging_test_is_killed_and_the_finished_ones_are_kept(workspace):
+    workspace.add_file("tests/test_h.py", (
+        "def test_first():\n    assert True\n\n"
+        "def test_hang():\n    while True:\n        pass\n\n"
+        "def test_after():\n    assert True\n"
+    ))
+    result = workspace.run_pytest(["tests/test_h.py"], timeout=5, memory_limit_mb=1024)
+    assert result.timed_out
+    assert result.outcomes["tests/test_h.py::test_first"].outcome == PASSED
+    assert result.outcomes["tests/test_h.py::test_hang"].outcome == TIMEOUT
+    assert "tests/test_h.py::test_after" not in result.outcomes
+
+
+def test_memory_limit_turns_a_runaway_allocation_into_a_failure(workspace):
+    workspace.add_file("tests/test_m.py", (
+        "def test_eat():\n    chunks = []\n    while True:\n        chunks.append(bytearray(50_000_000))\n\n"
+        "def test_fine():\n    assert True\n"
+    ))
+    result = workspace.run_pytest(["tests/test_m.py"], timeout=60, memory_limit_mb=512)
+    assert result.outcomes["tests/test_m.py::test_eat"].outcome == FAILED
+    assert "MemoryError" in result.outcomes["tests/test_m.py::test_eat"].message
+    assert result.outcomes["tests/test_m.py::test_fine"].outcome == PASSED
+
+
+def test_writes_outside_the_workspace_are_refused(workspace, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    workspace.add_file("tests/test_w.py", (
+        "import os, shutil\n\n"
+        f"def test_write():\n    open({str(victim)!r}, 'w').write('gone')\n\n"
+        f"def test_remove():\n    os.remove({str(victim)!r})\n\n"
+        f"def test_rmtree():\n    shutil.rmtree({str(tmp_path)!r})\n\n"
+        "def test_tmp_path_ok(tmp_path):\n    (tmp_path / 'f').write_text('x')\n"
+    ))
+    result = workspace.run_pytest(["tests/test_w.py"], timeout=60, memory_limit_mb=1024)
+    for name in ("test_write", "test_remove", "test_rmtree"):
+        outcome = result.outcomes[f"tests/test_w.py::{name}"]
+        assert outcome.outcome == FAILED and "pytest-utgen sandbox" in outcome.message
+    assert result.outcomes["tests/test_w.py::test_tmp_path_ok"].outcome == PASSED
+    assert victim.read_text() == "keep me"
+
+
+def test_import_check_reports_failures_and_hangs(workspace, project):
+    (workspace.root / "src" / "calc" / "boom.py").write_text("raise RuntimeError('no config')\n")
+    (workspace.root / "src" / "calc" / "slow.py").write_text("while True:\n    pass\n")
+    assert workspace.check_import("calc.ops", 30, 1024) is None
+    assert workspace.check_import("calc.boom", 30, 1024) == "import failed: RuntimeError: no config"
+    assert "did not finish in 3s" in workspace.check_import("calc.slow", 3, 1024)
+
+
+CANDIDATE = '''import pytest
+from calc.ops import add, sign
+
+STATE = []
+
+
+def test_add():
+    assert add(2, 2) == 4
+
+
+def test_wrong():
+    assert add(2, 2) == 5
+
+
+def test_sets_state():
+    STATE.append(1)
+    assert STATE
+
+
+def test_needs_state():
+    assert STATE == [1]
+
+
+class TestSign:
+    def test_negative(self):
+        assert sign(-3) == -1
+
+    def test_wrong_sign(self):
+        assert sign(0) == 0
+'''
+
+
+def test_validator_keeps_passing_drops_failing_and_order_dependent(workspace, project):
+    validator = CandidateValidator(workspace, "tests/test_cand.py", project / "src" / "calc" / "ops.py",
+                                   timeout=60, memory_limit_mb=1024, reruns=3)
+    result = validator.validate(CANDIDATE)
+    assert result.generated == 6
+    assert result.kept == ["test_add", "test_sets_state", "TestSign::test_negative"]
+    assert set(result.failing) == {"test_wrong", "TestSign::test_wrong_sign"}
+    assert result.flaky == ["test_needs_state"]
+    assert "def test_wrong" not in result.kept_source and "class TestSign" in result.kept_source
+    assert (result.coverage.covered_lines, result.coverage.missing_lines) == (5, [8])
+
+
+def test_validator_reports_collect_errors(workspace, project):
+    validator = CandidateValidator(workspace, "tests/test_cand.py", project / "src" / "calc" / "ops.py",
+                                   timeout=60, memory_limit_mb=1024, reruns=1)
+    result = validator.validate("from calc.ops import nope\n\n\ndef test_x():\n    assert nope\n")
+    assert result.kept_source is None
+    assert "cannot import name 'nope'" in result.collect_error
+
+
+def test_prune_units_and_merge():
+    assert list_test_units(CANDIDATE) == ["test_add", "test_wrong", "test_sets_state", "test_needs_state",
+                                     "TestSign::test_negative", "TestSign::test_wrong_sign"]
+    pruned = prune(CANDIDATE, {"test_add", "TestSign::test_negative"})
+    assert list_test_units(pruned) == ["test_add", "TestSign::test_negative"]
+    assert "STATE = []" in pruned and "import pytest" in pruned
+    assert list_test_units(prune(CANDIDATE, {"test_add"})) == ["test_add"]
+    assert "class TestSign" not in prune(CANDIDATE, {"test_add"})
+    assert unit_sources(CANDIDATE, {"TestSign::test_negative"}) == {
+        "TestSign::test_negative": "    def test_negative(self):\n        assert sign(-3) == -1"}
+    second = "import math\nfrom calc.ops import add\n\n\ndef test_add():\n    assert add(1, 1) == 2\n\n\n" \
+             "def test_same_body():\n    assert add(2, 2) == 4\n"
+    merged = merge_sources(prune(CANDIDATE, {"test_add"}), second)
+    assert list_test_units(merged) == ["test_add", "test_add_2"]
+    assert merged.startswith("import math\n") and merged.count("from calc.ops import add") == 2
