@@ -1,0 +1,1 @@
+"""Evaluation harness: pass rate, coverage, mutation score and latency of generated tests."""
