@@ -57,13 +57,65 @@ def extract_code(reply: str) -> str:
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
-        raise CodeExtractionError(f"the code does not parse: line {exc.lineno}: {exc.msg}") from None
+        code, tree = _longest_parsing_prefix(code)
+        if tree is None:
+            raise CodeExtractionError(f"the code does not parse: line {exc.lineno}: {exc.msg}") from None
     if not any(
         isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
         for node in ast.walk(tree)
     ):
         raise CodeExtractionError("the code has no test function")
     return code
+
+
+def _longest_parsing_prefix(code: str) -> tuple[str, ast.Module | None]:
+    """Cut a truncated file (a reply that ran out of tokens) back to its last complete top-level statement."""
+    lines = code.splitlines()
+    cuts = [i for i, line in enumerate(lines) if i > 0 and line and not line[0].isspace() and line[0] not in ")]}"]
+    for cut in reversed(cuts):
+        prefix = "\n".join(lines[:cut]).rstrip() + "\n"
+        try:
+            return prefix, ast.parse(prefix)
+        except SyntaxError:
+            continue
+    return code, None
+
+
+class LoopBreaker:
+    """llama.cpp logits processor that steers greedy decoding out of loops.
+
+    Small models decoding greedily can repeat one block of tokens until max_tokens. When the last
+    tokens are one block (6 to 48 tokens) repeated three times, the token that would start a
+    fourth copy is banned, so the model takes its next-best continuation (often closing the
+    list or starting a new test). After ``max_breaks`` such bans only end-of-generation is left.
+    """
+
+    def __init__(self, eos_token: int, min_block: int = 6, max_block: int = 48, repeats: int = 3, max_breaks: int = 8):
+        self.eos_token = eos_token
+        self.min_block, self.max_block, self.repeats = min_block, max_block, repeats
+        self.max_breaks = max_breaks
+        self.breaks = 0
+
+    def loop_block(self, tokens) -> int:
+        """Length of the block ``tokens`` ends with ``repeats`` copies of, or 0."""
+        n = len(tokens)
+        for block in range(self.min_block, min(self.max_block, n // self.repeats) + 1):
+            last = list(tokens[n - block:])
+            if all(list(tokens[n - (k + 1) * block: n - k * block]) == last for k in range(1, self.repeats)):
+                return block
+        return 0
+
+    def __call__(self, input_ids, scores):
+        block = self.loop_block(input_ids)
+        if block:
+            self.breaks += 1
+            if self.breaks > self.max_breaks:
+                eos_score = scores[self.eos_token]
+                scores[:] = float("-inf")
+                scores[self.eos_token] = max(eos_score, 0.0)
+            else:
+                scores[input_ids[len(input_ids) - block]] = float("-inf")
+        return scores
 
 
 class LlamaCppBackend:
@@ -115,12 +167,14 @@ class LlamaCppBackend:
 
     def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion:
         """Greedy, seeded chat completion: the same messages give the same reply."""
+        from llama_cpp import LogitsProcessorList
+
         with self._lock:
             llama = self._load()
-            llama.reset()
             started = time.perf_counter()
             result = llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, seed=self.seed
+                messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, seed=self.seed,
+                logits_processor=LogitsProcessorList([LoopBreaker(llama.token_eos())]),
             )
             self.calls += 1
         usage = result.get("usage", {})

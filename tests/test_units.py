@@ -194,3 +194,24 @@ def test_cache_hits_only_for_same_source_model_and_present_files(tmp_path):
     assert cache.lookup("pkg.m", "other-hash", "model-a") is None
     (out / "test_pkg_m.py").unlink()
     assert cache.lookup("pkg.m", prov.source_sha256, "model-a") is None
+
+
+def test_extract_code_cuts_a_truncated_reply_back_to_complete_tests():
+    reply = "```python\nimport x\n\n\ndef test_a():\n    assert x.f() == 1\n\n\ndef test_b():\n    assert x.g('unterminated"
+    assert extract_code(reply) == "import x\n\n\ndef test_a():\n    assert x.f() == 1\n"
+
+
+def test_loop_breaker_bans_the_token_that_would_repeat_the_block_then_ends():
+    import numpy as np
+
+    from pytest_utgen.generate import LoopBreaker
+
+    breaker = LoopBreaker(eos_token=0, max_breaks=1)
+    block = [5, 6, 7, 8, 9, 10]
+    looping = [1, 2] + block * 3
+    assert breaker.loop_block(looping) == 6
+    assert breaker.loop_block([1, 2] + block * 2 + [4]) == 0
+    scores = breaker(looping, np.zeros(16))
+    assert scores[5] == -np.inf and np.isfinite(scores[11])
+    scores = breaker(looping, np.zeros(16))
+    assert scores[0] == 0.0 and np.isinf(scores[1:]).all()
