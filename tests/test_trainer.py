@@ -1,0 +1,174 @@
+"""The trainer on CPU in seconds: tiny random Qwen2 -> LoRA steps -> GGUF adapter -> llama.cpp loads it.
+
+The tiny model is built here from a transformers config and written both as an HF folder and as an
+F32 GGUF (with the Qwen2.5 tokenizer copied from the fetched default model's GGUF). Nothing is
+mocked: the real training loop runs, the real exporter writes the adapter, llama-cpp-python loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("gguf")
+
+from conftest import default_model_path  # noqa: E402
+
+from trainer.data import (  # noqa: E402
+    ensure_solution_import,
+    from_coderm_row,
+    load_examples,
+    split_of,
+    tokenize,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_split_is_deterministic_and_80_10_10():
+    ids = [str(i) for i in range(5000)]
+    first = [split_of(i) for i in ids]
+    assert first == [split_of(i) for i in ids]
+    counts = Counter(first)
+    assert abs(counts["train"] / 5000 - 0.8) < 0.02
+    assert abs(counts["val"] / 5000 - 0.1) < 0.02
+    assert abs(counts["test"] / 5000 - 0.1) < 0.02
+    one = load_examples([str(FIXTURES / "coderm_sample.jsonl")], subset=20)
+    two = load_examples([str(FIXTURES / "coderm_sample.jsonl")], subset=20)
+    assert one == two
+    assert sum(len(v) for v in one.values()) == 20
+
+
+def test_coderm_schema_json_strings_lists_and_quality_fields():
+    rows = [json.loads(line) for line in (FIXTURES / "coderm_sample.jsonl").read_text().splitlines()]
+    scored = from_coderm_row(rows[0])
+    assert "def test_1" in scored.tests and "def test_0" not in scored.tests
+    unscored = from_coderm_row(rows[1])
+    assert isinstance(rows[1]["unit_tests"], list)
+    assert "def test_0" in unscored.tests
+    assert scored.tests.startswith("from solution import *")
+    assert scored.question == "Return the sum of two integers."
+    assert from_coderm_row({"task_id": 1, "code_ground_truth": "x = 1", "unit_tests": "[]"}) is None
+    both = from_coderm_row(rows[2], tests_per_task=2)
+    assert "def test_0" in both.tests and "def test_1" in both.tests
+    assert ensure_solution_import("from solution import f\n") == "from solution import f\n"
+
+
+def test_records_schema_is_accepted_alongside_coderm():
+    splits = load_examples([str(FIXTURES / "records_sample.jsonl"), str(FIXTURES / "coderm_sample.jsonl")], None)
+    ids = {e.task_id for split in splits.values() for e in split}
+    assert "rec-0" in ids and "1000" in ids and len(ids) == 30
+
+
+@pytest.fixture(scope="module")
+def tokenizer_gguf() -> Path:
+    path = default_model_path()
+    if path is None:
+        if os.environ.get("UTGEN_REQUIRE_MODEL") == "1":
+            pytest.fail("UTGEN_REQUIRE_MODEL=1 but the default model (tokenizer source) is not fetched")
+        pytest.skip("the default model's GGUF (tokenizer source) is not fetched")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, tokenizer_gguf):
+    """A random 2-layer Qwen2 with the Qwen2.5 tokenizer, saved as HF folder and as F32 GGUF."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from trainer.gguf_io import tokenizer_size, write_model_gguf
+
+    root = tmp_path_factory.mktemp("tiny")
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_gguf.parent), gguf_file=tokenizer_gguf.name)
+    config = Qwen2Config(
+        vocab_size=tokenizer_size(tokenizer_gguf), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, rope_theta=1_000_000.0,
+        rms_norm_eps=1e-6, tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config)
+    hf_dir = root / "hf"
+    model.save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    gguf_path = write_model_gguf(model, tokenizer_gguf, root / "tiny-f32.gguf")
+    return hf_dir, gguf_path, tokenizer
+
+
+def test_tokenize_masks_the_prompt_and_drops_long_examples(tiny_model):
+    _, _, tokenizer = tiny_model
+    example = load_examples([str(FIXTURES / "records_sample.jsonl")], None)
+    first = next(e for split in example.values() for e in split)
+    item = tokenize(first, tokenizer, 2048)
+    n_prompt = item["labels"].count(-100)
+    assert 0 < n_prompt < len(item["input_ids"])
+    assert item["labels"][n_prompt:] == item["input_ids"][n_prompt:]
+    target = tokenizer.decode(item["input_ids"][n_prompt:])
+    assert target.startswith("```python\nfrom solution import *") and target.endswith("```<|im_end|>")
+    assert tokenize(first, tokenizer, n_prompt + 3) is None
+
+
+def test_utgen_train_end_to_end_on_cpu_and_the_adapter_loads_in_llama_cpp(tiny_model, tmp_path):
+    from llama_cpp import Llama
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from trainer.adapter_check import compare_shifts
+
+    hf_dir, base_gguf, tokenizer = tiny_model
+    config = tmp_path / "train.toml"
+    config.write_text(
+        f'base = "{hf_dir}"\ndata = ["{FIXTURES / "coderm_sample.jsonl"}"]\noutput_dir = "{tmp_path / "run"}"\n'
+        'quantization = "none"\ndtype = "fp32"\nmax_steps = 6\nmicro_batch_size = 2\ngradient_accumulation = 2\n'
+        "eval_every = 3\nsave_every = 3\nlearning_rate = 0.01\nlora_r = 8\nlora_alpha = 16\nloss_chunk_tokens = 64\n"
+    )
+    result = subprocess.run([sys.executable, "-m", "pytest_utgen.cli", "train", "--config", str(config)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = tmp_path / "run"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 6
+    log = json.loads((run / "loss_log.json").read_text())
+    assert [p["step"] for p in log["val"]] == [3, 6]
+    assert log["train"][-1]["loss"] < log["train"][0]["loss"]
+    assert (run / "loss.png").stat().st_size > 1000
+    adapter = run / "adapter.gguf"
+    assert adapter.read_bytes()[:4] == b"GGUF"
+
+    llama = Llama(model_path=str(base_gguf), lora_path=str(adapter), n_ctx=256, verbose=False)
+    out = llama.create_completion("def add(a, b):", max_tokens=5, temperature=0)
+    assert out["usage"]["completion_tokens"] >= 1
+    llama.close()
+
+    base = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+    peft_model = PeftModel.from_pretrained(base, str(run / "adapter")).eval()
+    for prompt in ("def add(a, b):\n    return a + b\n", "Write tests for reverse()."):
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        comparison = compare_shifts(base_gguf, adapter, peft_model, ids)
+        assert comparison.shift_norm_peft > 1e-3
+        assert comparison.within("f32"), comparison
+
+
+def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
+    from trainer.config import load_train_config
+    from trainer.train import train
+
+    hf_dir, _, _ = tiny_model
+    config_file = tmp_path / "train.toml"
+    config_file.write_text(
+        f'base = "{hf_dir}"\ndata = ["{FIXTURES / "coderm_sample.jsonl"}"]\noutput_dir = "{tmp_path / "run"}"\n'
+        'quantization = "none"\ndtype = "fp32"\ngradient_accumulation = 2\neval_every = 2\nsave_every = 2\n'
+        "export_gguf = false\nloss_chunk_tokens = 64\n"
+    )
+    first = train(load_train_config(config_file, max_steps=2))
+    assert first["steps"] == 2
+    resumed = train(load_train_config(config_file, max_steps=4), resume=True)
+    assert resumed["steps"] == 4
+    log = json.loads((tmp_path / "run" / "loss_log.json").read_text())
+    assert [p["step"] for p in log["train"]] == [1, 2, 3, 4]

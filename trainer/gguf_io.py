@@ -1,0 +1,151 @@
+"""GGUF in and out: dequantize a GGUF base to an HF folder, write a Qwen2 model or a LoRA adapter as GGUF.
+
+The adapter layout is llama.cpp's (as its convert_lora_to_gguf.py writes it): ``general.type =
+adapter``, ``adapter.type = lora``, ``adapter.lora.alpha``, and for every adapted weight
+``<gguf tensor name>.lora_a`` (rank x in) and ``.lora_b`` (out x rank).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ARCH = "qwen2"
+
+
+def _writer(path: Path):
+    import gguf
+
+    return gguf.GGUFWriter(str(path), arch=ARCH)
+
+
+def _finish(writer, target: Path, tmp: Path) -> None:
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(tmp, target)
+
+
+def _tmp_beside(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def gguf_tensor_name(hf_name: str, n_blocks: int) -> str:
+    """llama.cpp's name for an HF Qwen2 tensor (``model.layers.0.self_attn.q_proj.weight`` -> ``blk.0.attn_q.weight``)."""
+    import gguf
+
+    mapping = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, n_blocks)
+    name = mapping.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+    if name is None:
+        raise ValueError(f"no GGUF name for tensor {hf_name}")
+    return name
+
+
+def write_lora_gguf(adapter_dir: Path, n_blocks: int, target: Path) -> Path:
+    """Convert a PEFT LoRA adapter folder (adapter_config.json + safetensors) to a GGUF adapter."""
+    from safetensors.numpy import load_file
+
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    tensors = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    pairs: dict[str, dict[str, np.ndarray]] = {}
+    for name, value in tensors.items():
+        for marker, key in ((".lora_A.weight", "a"), (".lora_B.weight", "b")):
+            if name.endswith(marker):
+                base = name[: -len(marker)].replace("base_model.model.", "", 1) + ".weight"
+                pairs.setdefault(base, {})[key] = value
+                break
+        else:
+            raise ValueError(f"unexpected tensor {name} in {adapter_dir}: only lora_A/lora_B are supported")
+    tmp = _tmp_beside(target)
+    writer = _writer(tmp)
+    import gguf
+
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
+    for base, pair in sorted(pairs.items()):
+        if set(pair) != {"a", "b"}:
+            raise ValueError(f"{base}: lora_A or lora_B is missing")
+        name = gguf_tensor_name(base, n_blocks)
+        writer.add_tensor(name + ".lora_a", pair["a"].astype(np.float32))
+        writer.add_tensor(name + ".lora_b", pair["b"].astype(np.float32))
+    _finish(writer, target, tmp)
+    return target
+
+
+def _copy_tokenizer_fields(writer, tokenizer_gguf: Path) -> None:
+    import gguf
+
+    reader = gguf.GGUFReader(str(tokenizer_gguf))
+    for key, field in reader.fields.items():
+        if not key.startswith("tokenizer."):
+            continue
+        vtype = field.types[0]
+        value = field.contents()
+        if vtype == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(key, value, vtype, sub_type=field.types[-1])
+        else:
+            writer.add_key_value(key, value, vtype)
+
+
+def tokenizer_size(tokenizer_gguf: Path) -> int:
+    """Number of tokens in a GGUF's vocabulary."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(tokenizer_gguf))
+    return len(reader.fields["tokenizer.ggml.tokens"].data)
+
+
+def write_model_gguf(model, tokenizer_gguf: Path, target: Path, name: str = "utgen") -> Path:
+    """Write an HF Qwen2ForCausalLM (weights as F32, 1-D tensors F32) with the tokenizer of another GGUF."""
+    import gguf
+
+    config = model.config
+    tmp = _tmp_beside(target)
+    writer = _writer(tmp)
+    writer.add_name(name)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_freq_base(float(getattr(config, "rope_theta", None) or config.rope_parameters["rope_theta"]))
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _copy_tokenizer_fields(writer, tokenizer_gguf)
+    state = model.state_dict()
+    for hf_name, tensor in state.items():
+        if hf_name == "lm_head.weight" and config.tie_word_embeddings:
+            continue
+        array = tensor.detach().float().cpu().numpy()
+        writer.add_tensor(gguf_tensor_name(hf_name, config.num_hidden_layers), array)
+    _finish(writer, target, tmp)
+    return target
+
+
+def dequantize_gguf(gguf_path: Path, hf_dir: Path, dtype: str = "bf16") -> Path:
+    """Load a GGUF base through transformers (dequantized) and save it once as a normal HF folder."""
+    if (hf_dir / "config.json").is_file():
+        return hf_dir
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch_dtype)
+    model.hf_quantizer = None
+    tmp = Path(tempfile.mkdtemp(prefix=".hf-", dir=hf_dir.parent if hf_dir.parent.exists() else None))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    hf_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, hf_dir)
+    return hf_dir
