@@ -150,14 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune the model (QLoRA) and export a GGUF adapter; see --config",
                            add_help=False)
-    train.add_argument("rest", nargs=argparse.REMAINDER)
     train.set_defaults(func=cmd_train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.func is cmd_train:
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
     except UtgenError as exc:

@@ -230,7 +230,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                 scheduler.step()
                 optimizer.zero_grad()
             tokens += int(batch["attention_mask"].sum())
-            running.append(float(loss))
+            running.append(float(loss.detach()))
             if not accelerator.sync_gradients:
                 continue
             step += 1
