@@ -88,9 +88,13 @@ def from_record(row: dict) -> Example | None:
 
 def read_rows(source: str) -> Iterator[dict]:
     """Rows of a source: ``hub:<id>[:split]`` (streamed), a .parquet file, or a .jsonl/.json file."""
-    import datasets
-
+    try:
+        import datasets
+    except ImportError:
+        datasets = None
     if source.startswith("hub:"):
+        if datasets is None:
+            raise ImportError("reading from the hub needs the datasets package")
         name, _, split = source[4:].partition(":")
         for split_name in [split] if split else ["train", "test"]:
             yield from datasets.load_dataset(name, split=split_name, streaming=True)
@@ -99,6 +103,10 @@ def read_rows(source: str) -> Iterator[dict]:
     if not path.exists():
         raise FileNotFoundError(f"training data {path} does not exist")
     kind = "parquet" if path.suffix == ".parquet" else "json"
+    if datasets is None and kind == "json":
+        with open(path, encoding="utf-8") as handle:
+            yield from (json.loads(line) for line in handle if line.strip())
+        return
     yield from datasets.load_dataset(kind, data_files=str(path), split="train", streaming=True)
 
 

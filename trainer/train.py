@@ -142,8 +142,12 @@ def evaluate(wrapper, items: list[dict], pad_id: int, device) -> float:
 
 
 def plot_losses(log: dict, target: Path) -> None:
-    """PNG of train and validation loss against optimizer steps."""
-    import matplotlib
+    """PNG of train and validation loss against optimizer steps (skipped where matplotlib is absent)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"matplotlib is not installed: no {target.name}; plot {target.with_suffix('.json')} later")
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
