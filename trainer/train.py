@@ -298,10 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint")
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--output-dir")
+    parser.add_argument("--output-dir", type=Path)
+    parser.add_argument("--base", type=Path, help="override the config's base (HF folder or GGUF)")
+    parser.add_argument("--data", type=Path, action="append", help="override the config's data (repeatable)")
     args = parser.parse_args(argv)
-    config = load_train_config(args.config, max_steps=args.max_steps, learning_rate=args.learning_rate,
-                               output_dir=args.output_dir)
+    config = load_train_config(
+        args.config,
+        max_steps=args.max_steps,
+        learning_rate=args.learning_rate,
+        output_dir=str(args.output_dir.resolve()) if args.output_dir else None,
+        base=str(args.base.resolve()) if args.base else None,
+        data=[str(d.resolve()) for d in args.data] if args.data else None,
+    )
     summary = train(config, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
