@@ -5,5 +5,5 @@ mkdir -p /root/acc
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /root/site .whl/*.whl
 fi
-for f in .stage/*; do [ -f "$f" ] && cp "$f" /root/acc/; done
+[ -d .stage ] && cp -r .stage/. /root/acc/
 ls -la /root/acc | tail -n +2
