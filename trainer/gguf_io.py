@@ -143,6 +143,8 @@ def dequantize_gguf(gguf_path: Path, hf_dir: Path, dtype: str = "bf16") -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch_dtype)
     model.hf_quantizer = None
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
     tmp = Path(tempfile.mkdtemp(prefix=".hf-", dir=hf_dir.parent if hf_dir.parent.exists() else None))
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
