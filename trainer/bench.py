@@ -39,7 +39,7 @@ def bench_one(base: Path, quantization: str, seq: int, steps: int, warmup: int =
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     model = build_model(config, base, device_map={"": 0})
-    wrapper = ChunkedLMLoss(model, config.loss_chunk_tokens).cuda()
+    wrapper = ChunkedLMLoss(model, config.loss_chunk_tokens).cuda().train()
     optimizer = torch.optim.AdamW([p for p in wrapper.parameters() if p.requires_grad], lr=1e-4)
     vocab = model.get_base_model().config.vocab_size
     ids = torch.randint(0, vocab, (1, seq), device="cuda")
@@ -61,6 +61,7 @@ def bench_one(base: Path, quantization: str, seq: int, steps: int, warmup: int =
         "tokens_per_second": round(steps * seq / elapsed, 1),
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3),
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 3),
+        "last_loss": round(float(loss.detach()), 4),
         "trainable_params": sum(p.numel() for p in wrapper.parameters() if p.requires_grad),
     }
     del wrapper, model, optimizer

@@ -47,6 +47,7 @@ class TrainConfig:
     save_every: int = 100
     seed: int = 0
     export_gguf: bool = True
+    adapter_dtype: str = "f16"
 
     def validate(self) -> None:
         """Raise ValueError for settings no run could use."""
@@ -60,6 +61,8 @@ class TrainConfig:
             raise ValueError("warmup_ratio must be in [0, 1)")
         if self.micro_batch_size < 1 or self.gradient_accumulation < 1:
             raise ValueError("micro_batch_size and gradient_accumulation must be >= 1")
+        if self.adapter_dtype not in ("f32", "f16"):
+            raise ValueError(f"adapter_dtype must be 'f32' or 'f16', got {self.adapter_dtype!r}")
         if not self.data:
             raise ValueError("data must name at least one source")
 

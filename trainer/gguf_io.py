@@ -49,8 +49,9 @@ def gguf_tensor_name(hf_name: str, n_blocks: int) -> str:
     return name
 
 
-def write_lora_gguf(adapter_dir: Path, n_blocks: int, target: Path) -> Path:
-    """Convert a PEFT LoRA adapter folder (adapter_config.json + safetensors) to a GGUF adapter."""
+def write_lora_gguf(adapter_dir: Path, n_blocks: int, target: Path, dtype: str = "f32") -> Path:
+    """Convert a PEFT LoRA adapter folder (adapter_config.json + safetensors) to a GGUF adapter (f32 or f16)."""
+    np_dtype = {"f32": np.float32, "f16": np.float16}[dtype]
     from safetensors.numpy import load_file
 
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
@@ -75,8 +76,8 @@ def write_lora_gguf(adapter_dir: Path, n_blocks: int, target: Path) -> Path:
         if set(pair) != {"a", "b"}:
             raise ValueError(f"{base}: lora_A or lora_B is missing")
         name = gguf_tensor_name(base, n_blocks)
-        writer.add_tensor(name + ".lora_a", pair["a"].astype(np.float32))
-        writer.add_tensor(name + ".lora_b", pair["b"].astype(np.float32))
+        writer.add_tensor(name + ".lora_a", pair["a"].astype(np_dtype))
+        writer.add_tensor(name + ".lora_b", pair["b"].astype(np_dtype))
     _finish(writer, target, tmp)
     return target
 

@@ -221,7 +221,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    started, tokens, running, stop = time.perf_counter(), 0, [], False
+    wrapper.train()
+    started, tokens, running, stop, skipped_steps = time.perf_counter(), 0, [], False, 0
     for epoch in range(start_epoch, config.epochs):
         epoch_loader = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
         for batch_index, batch in enumerate(epoch_loader, start=skip_batches):
@@ -229,7 +230,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                 loss = wrapper(**batch)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(params, 1.0)
+                    grad_norm = accelerator.clip_grad_norm_(params, 1.0)
+                    if not torch.isfinite(torch.as_tensor(grad_norm)):
+                        skipped_steps += 1
+                        optimizer.zero_grad()
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -270,6 +274,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         "steps": step,
         "best_val_loss": best if best != float("inf") else None,
         "early_stopped": stop,
+        "skipped_non_finite_steps": skipped_steps,
         "examples": {"train": len(train_items), "val": len(val_items), "test": len(splits["test"]),
                      "dropped_too_long": dropped_train + dropped_val},
         "seconds": elapsed,
@@ -286,7 +291,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             from .gguf_io import write_lora_gguf
 
             n_blocks = accelerator.unwrap_model(wrapper).peft_model.get_base_model().config.num_hidden_layers
-            summary["adapter_gguf"] = str(write_lora_gguf(out / "adapter", n_blocks, out / "adapter.gguf"))
+            summary["adapter_gguf"] = str(write_lora_gguf(out / "adapter", n_blocks, out / "adapter.gguf",
+                                                              config.adapter_dtype))
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     accelerator.wait_for_everyone()
     return summary
