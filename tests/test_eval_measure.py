@@ -1,0 +1,59 @@
+"""The eval harness's measurements on tiny inputs with known answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eval.measure import measure
+
+SOLUTION = "def add(a, b):\n    return a + b\n\n\ndef sign(x):\n    if x < 0:\n        return -1\n    return 1\n"
+
+
+@pytest.fixture
+def code(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "src"
+    root.mkdir()
+    module = root / "solution.py"
+    module.write_text(SOLUTION)
+    return root, module
+
+
+def test_known_good_file_scores_full_pass_coverage_and_kills_mutants(code):
+    root, module = code
+    good = ("from solution import add, sign\n\n\ndef test_add():\n    assert add(1, 2) == 3\n    assert add(-1, 1) == 0\n\n\n"
+            "def test_sign():\n    assert sign(-5) == -1\n    assert sign(0) == 1\n    assert sign(5) == 1\n")
+    result = measure(root, module, good)
+    assert result.collected and result.all_pass
+    assert (result.tests_run, result.tests_passed, result.pass_rate) == (2, 2, 1.0)
+    assert result.line_coverage == 100.0 and result.branch_coverage == 100.0
+    assert result.mutation.total > 0
+    assert result.mutation.score == 1.0
+
+
+def test_file_that_asserts_nothing_kills_no_mutant(code):
+    root, module = code
+    empty = "from solution import add, sign\n\n\ndef test_calls():\n    add(1, 2)\n    sign(-1)\n    sign(1)\n"
+    result = measure(root, module, empty)
+    assert result.all_pass
+    assert result.line_coverage == 100.0
+    assert result.mutation.total > 0
+    assert result.mutation.killed == 0 and result.mutation.score == 0.0
+
+
+def test_wrong_assertion_counts_as_failed(code):
+    root, module = code
+    wrong = ("from solution import add\n\n\ndef test_right():\n    assert add(1, 2) == 3\n\n\n"
+             "def test_wrong():\n    assert add(1, 2) == 4\n")
+    result = measure(root, module, wrong, mutate=False)
+    assert result.collected and not result.all_pass
+    assert (result.tests_run, result.tests_passed) == (2, 1)
+    assert result.pass_rate == 0.5
+
+
+def test_file_that_does_not_collect(code):
+    root, module = code
+    result = measure(root, module, "from solution import nope\n\n\ndef test_x():\n    assert nope\n", mutate=False)
+    assert not result.collected and "nope" in result.error
+    assert result.pass_rate == 0.0
