@@ -117,6 +117,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_main(args.rest)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        from eval.harness import main as eval_main
+    except ImportError as exc:
+        raise UtgenError(f"evaluation needs the [eval] and [train] extras: {exc}") from None
+    return eval_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="utgen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,13 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="fine-tune the model (QLoRA) and export a GGUF adapter; see --config",
                            add_help=False)
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="measure generated tests (pass rate, coverage, mutation score, latency)",
+                              add_help=False)
+    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.func is cmd_train:
+    if args.func in (cmd_train, cmd_eval):
         args.rest = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -1,0 +1,284 @@
+"""The evaluation run: function-level and module-level sets, systems side by side, results to eval/results/.
+
+    python -m eval --limit 10                       # quick
+    python -m eval --lora adapter.gguf              # adds the adapter's rows
+    utgen eval ...                                  # the same
+
+Systems: ``<model>-raw`` (the model's file, unvalidated), ``<model>-pipeline`` (the plugin's full
+validation and repair), and ``pynguin`` (module-level set, fixed search time per module).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pytest_utgen.config import load_config
+from pytest_utgen.engine import Engine, identify_model, make_backend
+from pytest_utgen.generate import Backend, CodeExtractionError, extract_code
+from pytest_utgen.prompt import build_messages
+from pytest_utgen.writer import read_generated_body
+
+from .latency import machine
+from .measure import Measurement, measure
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "eval" / "results"
+CACHE = REPO / "eval" / "cache"
+MBPP = REPO.parent / "shared" / "data" / "mbpp.jsonl"
+
+MODULES = [
+    ("inflection==0.5.1", "inflection"),
+    ("humanize==4.9.0", "humanize.number"),
+    ("pytimeparse==1.1.8", "pytimeparse.timeparse"),
+    ("wcwidth==0.2.13", "wcwidth.wcwidth"),
+    ("toolz==0.12.1", "toolz.dicttoolz"),
+    ("boltons==24.0.0", "boltons.mathutils"),
+    ("python-dateutil==2.9.0.post0", "dateutil.easter"),
+    ("cachetools==5.3.3", "cachetools.keys"),
+    ("python-slugify==8.0.4", "slugify.slugify"),
+    ("isodate==0.6.1", "isodate.isoduration"),
+    ("semver==3.0.2", "semver._deprecated"),
+    ("tomli==2.0.1", "tomli._re"),
+]
+HELD_OUT = {"humaneval", "humaneval+", "humanevalplus", "livecodebench"}
+
+
+@dataclass
+class Task:
+    """Code to write tests for: a module file under a source root, importable as ``module``."""
+
+    task_id: str
+    source_root: Path
+    module: str
+    question: str | None = None
+
+    @property
+    def module_file(self) -> Path:
+        path = self.source_root / Path(*self.module.split("."))
+        return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def mbpp_test_tasks(workdir: Path, limit: int | None) -> list[Task]:
+    """The MBPP problems of the trainer's held-out test split, each as ``solution.py``."""
+    from trainer.data import split_of
+    from trainer.mbpp import mbpp_record
+
+    tasks = []
+    for line in MBPP.read_text(encoding="utf-8").splitlines():
+        record = mbpp_record(json.loads(line))
+        if split_of(record["task_id"]) != "test":
+            continue
+        root = workdir / record["task_id"]
+        root.mkdir(parents=True)
+        (root / "solution.py").write_text(record["code"] + "\n")
+        tasks.append(Task(record["task_id"], root, "solution", record["question"]))
+        if limit and len(tasks) >= limit:
+            break
+    return tasks
+
+
+def pypi_tasks(limit: int | None) -> list[Task]:
+    """The pinned real modules, installed with pip into eval/cache (not committed)."""
+    tasks = []
+    for requirement, module in MODULES[:limit] if limit else MODULES:
+        target = CACHE / "site" / requirement.replace("==", "-")
+        if not target.is_dir():
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target), requirement],
+                           check=True, capture_output=True)
+        tasks.append(Task(module, target, module))
+    return tasks
+
+
+def raw_file(backend: Backend, task: Task, max_tokens: int) -> tuple[str | None, float]:
+    """The model's test file for the task, unvalidated, and the model seconds."""
+    completion = backend.complete(build_messages(task.module_file.read_text(), task.module, task.question), max_tokens)
+    try:
+        return extract_code(completion.text), completion.seconds
+    except CodeExtractionError:
+        return None, completion.seconds
+
+
+def pipeline_file(task: Task, overrides: dict) -> tuple[str | None, float, int]:
+    """The plugin's kept file for the task (full validation and repair), wall seconds, model calls."""
+    with tempfile.TemporaryDirectory(prefix="utgen-eval-") as tmp:
+        project = Path(tmp) / "project"
+        shutil.copytree(task.source_root, project, ignore=shutil.ignore_patterns("__pycache__", "*.dist-info"))
+        (project / "tests").mkdir(exist_ok=True)
+        module_path = project / task.module_file.relative_to(task.source_root)
+        config = load_config(project, {**overrides, "paths": [str(module_path)], "reruns": 1})
+        started = time.perf_counter()
+        report = Engine(config, select_all=True).run()
+        seconds = time.perf_counter() - started
+        module = report.modules[0] if report.modules else None
+        if module is None or not module.output:
+            return None, seconds, report.model_calls
+        return read_generated_body(Path(module.output)), seconds, report.model_calls
+
+
+def pynguin_file(task: Task, seconds: int) -> tuple[str | None, float]:
+    """Pynguin's test file for a module, from its own venv, with a fixed search time."""
+    python = CACHE / "pynguin-venv" / "bin" / "python"
+    if not python.exists():
+        return None, 0.0
+    with tempfile.TemporaryDirectory(prefix="pynguin-") as out:
+        started = time.perf_counter()
+        subprocess.run(
+            [str(python), "-m", "pynguin", "--project-path", str(task.source_root), "--module-name", task.module,
+             "--output-path", out, "--maximum-search-time", str(seconds), "-v"],
+            env={**os.environ, "PYNGUIN_DANGER_AWARE": "1"}, capture_output=True, text=True, timeout=seconds * 10 + 120,
+        )
+        elapsed = time.perf_counter() - started
+        files = sorted(Path(out).glob("test_*.py"))
+        return (files[0].read_text() if files else None), elapsed
+
+
+def evaluate_task(task: Task, system: str, test_source: str | None, seconds: float, calls: int) -> dict:
+    """One row: the measurement of a system's file for a task."""
+    if test_source is None:
+        result = Measurement(collected=False, error="no test file")
+    else:
+        result = measure(task.source_root, task.module_file, test_source)
+    return {"task": task.task_id, "system": system, "seconds": seconds, "model_calls": calls, **result.to_dict()}
+
+
+def summarise(rows: list[dict]) -> dict[str, dict]:
+    """Per system: raw pass rate (tests), files collecting / all passing, coverage, mutation, latency."""
+    summary = {}
+    for system in dict.fromkeys(r["system"] for r in rows):
+        mine = [r for r in rows if r["system"] == system]
+        run = sum(r["tests_run"] for r in mine)
+        killed = sum(r["mutation"]["killed"] + r["mutation"]["timeout"] for r in mine)
+        mutants = sum(r["mutation"]["killed"] + r["mutation"]["timeout"] + r["mutation"]["survived"]
+                      + r["mutation"]["no_tests"] for r in mine)
+        lines = [r["line_coverage"] or 0.0 for r in mine]
+        branches = [r["branch_coverage"] or 0.0 for r in mine]
+        seconds = sorted(r["seconds"] for r in mine)
+        summary[system] = {
+            "tasks": len(mine),
+            "pass_rate": sum(r["tests_passed"] for r in mine) / run if run else 0.0,
+            "files_collecting": sum(r["collected"] for r in mine) / len(mine),
+            "files_all_pass": sum(r["all_pass"] for r in mine) / len(mine),
+            "line_coverage": statistics.mean(lines),
+            "branch_coverage": statistics.mean(branches),
+            "mutation_score": killed / mutants if mutants else None,
+            "mutants_timeout": sum(r["mutation"]["timeout"] for r in mine),
+            "seconds_p50": statistics.median(seconds),
+            "seconds_p90": seconds[min(len(seconds) - 1, int(0.9 * len(seconds)))],
+        }
+    return summary
+
+
+def to_markdown(result: dict) -> str:
+    """The results table."""
+    lines = [f"# Evaluation {result['created']}", "", f"Command: `{result['command']}`  ",
+             f"Git: {result['git_sha']}  ", f"Machine: {result['machine']}  ",
+             f"Model: {result['model']} (sha256 {result['model_sha256']})" + (f", LoRA {result['lora']}" if result["lora"] else ""),
+             ""]
+    for name, summary in result["summary"].items():
+        lines += [f"## {name}", "",
+                  "| system | tasks | test pass rate | files collect | files all pass | line cov % | branch cov % "
+                  "| mutation score | s p50 | s p90 |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for system, s in summary.items():
+            mutation = "-" if s["mutation_score"] is None else f"{100 * s['mutation_score']:.1f} %"
+            lines.append(
+                f"| {system} | {s['tasks']} | {100 * s['pass_rate']:.1f} % | {100 * s['files_collecting']:.0f} % "
+                f"| {100 * s['files_all_pass']:.0f} % | {s['line_coverage']:.1f} | {s['branch_coverage']:.1f} "
+                f"| {mutation} | {s['seconds_p50']:.1f} | {s['seconds_p90']:.1f} |"
+            )
+        lines.append("")
+    lines += ["Pass rate: passing test functions / test functions run, over all files (a file that does not "
+              "collect counts 0 of 0 and lowers 'files collect'). Coverage and mutation score are measured on the "
+              "passing tests only; mutation score = (killed + timeout) / all mutants, mutants in code no test "
+              "reaches counted as survived (mutmut). Seconds: wall time per task including validation.", ""]
+    return "\n".join(lines)
+
+
+def plot(result: dict, target: Path) -> None:
+    """Bar chart: pass rate, line coverage and mutation score per system and set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(result["summary"])
+    fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 4), squeeze=False)
+    for ax, name in zip(axes[0], sets):
+        systems = list(result["summary"][name])
+        metrics = [("pass rate", "pass_rate", 100), ("line cov", "line_coverage", 1), ("mutation", "mutation_score", 100)]
+        width = 0.8 / len(systems)
+        for index, system in enumerate(systems):
+            values = [(result["summary"][name][system][key] or 0) * scale for _, key, scale in metrics]
+            ax.bar([m + index * width for m in range(len(metrics))], values, width, label=system)
+        ax.set_xticks([m + width * (len(systems) - 1) / 2 for m in range(len(metrics))], [m[0] for m in metrics])
+        ax.set_ylim(0, 100)
+        ax.set_title(name)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="utgen eval", description=__doc__)
+    parser.add_argument("--model", default="1.5b")
+    parser.add_argument("--lora")
+    parser.add_argument("--limit", type=int, help="tasks per set")
+    parser.add_argument("--sets", default="function,module")
+    parser.add_argument("--pynguin-seconds", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    assert not HELD_OUT & {s.lower() for s in args.sets.split(",")}, "held-out benchmarks are not eval sets here"
+    command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
+    variants = [("base", None)] + ([("lora", args.lora)] if args.lora else [])
+    rows: dict[str, list[dict]] = {}
+    identity = None
+    with tempfile.TemporaryDirectory(prefix="utgen-eval-tasks-") as tmp:
+        task_sets = {}
+        if "function" in args.sets:
+            task_sets["function-level (MBPP held-out split)"] = mbpp_test_tasks(Path(tmp), args.limit)
+        if "module" in args.sets:
+            task_sets["module-level (PyPI modules)"] = pypi_tasks(args.limit)
+        for name, tasks in task_sets.items():
+            rows[name] = []
+            for label, lora in variants:
+                overrides = {"model": args.model, "lora": lora}
+                config = load_config(REPO, overrides)
+                identity = identify_model(config)
+                backend = make_backend(config, identity)
+                for task in tasks:
+                    source, seconds = raw_file(backend, task, config.max_tokens)
+                    rows[name].append(evaluate_task(task, f"{label}-raw", source, seconds, 1))
+                    source, seconds, calls = pipeline_file(task, overrides)
+                    rows[name].append(evaluate_task(task, f"{label}-pipeline", source, seconds, calls))
+                    print(json.dumps(rows[name][-2:])[:300], flush=True)
+            if name.startswith("module"):
+                for task in tasks:
+                    source, seconds = pynguin_file(task, args.pynguin_seconds)
+                    rows[name].append(evaluate_task(task, "pynguin", source, seconds, 0))
+    git_sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True).stdout.strip()
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    result = {
+        "created": created, "command": command, "git_sha": git_sha, "machine": machine(),
+        "model": identity.model_id if identity else None, "model_sha256": identity.sha256 if identity else None,
+        "lora": args.lora, "summary": {name: summarise(r) for name, r in rows.items() if r}, "rows": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"eval-{created}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(to_markdown(result))
+    plot(result, stem.with_suffix(".png"))
+    (args.out / "LATEST.md").write_text(to_markdown(result) + f"\n![chart]({stem.with_suffix('.png').name})\n")
+    print(to_markdown(result))
+    return 0
