@@ -157,6 +157,8 @@ class Engine:
                     self.on_progress(work.report.progress_line())
             self._run_together(works, workspace, user_tests, source_dirs)
             for work in works:
+                if self.identity and work.report.status in (GENERATED, CACHED):
+                    work.report.model_id, work.report.model_sha256 = self.identity.cache_key, self.identity.sha256
                 report.modules.append(work.report)
         report.model_calls = sum(m.model_calls for m in report.modules)
         report.seconds = time.perf_counter() - started

@@ -36,6 +36,8 @@ class ModuleReport:
     model_seconds: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    model_id: str | None = None
+    model_sha256: str | None = None
     output: str | None = None
     quarantine: str | None = None
     error: str | None = None

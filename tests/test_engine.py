@@ -50,8 +50,9 @@ def test_generates_exactly_the_untested_modules(example_project, scripted_model)
     data = json.loads((example_project / "report.json").read_text())
     entry = next(m for m in data["modules"] if m["module"] == "shopkit.pricing")
     for key in ("reason", "attempts", "tests_generated", "tests_kept", "tests_quarantined", "tests_flaky",
-                "line_before", "line_after", "branch_before", "branch_after", "seconds"):
+                "line_before", "line_after", "branch_before", "branch_after", "seconds", "model_id", "model_sha256"):
         assert key in entry
+    assert entry["model_id"] == data["model_id"]
     assert entry["reason"] == "no test file imports it"
     assert data["model_id"].startswith("default@http://127.0.0.1")
 
@@ -221,3 +222,13 @@ def test_user_written_file_at_the_output_path_is_never_overwritten(example_proje
     assert pricing.status == "failed"
     assert "was not written by pytest-utgen; refusing to overwrite" in pricing.error
     assert user_file.read_text() == "def test_mine():\n    assert True\n"
+
+
+def test_empty_module_is_skipped_and_never_prompted(example_project, scripted_model):
+    empty = example_project / "src" / "shopkit" / "empty.py"
+    empty.write_text("")
+    server = scripted_model()
+    report, _ = run_engine(example_project, server)
+    assert {"path": str(empty), "reason": "no functions or classes to test"} in report.skipped
+    assert "shopkit.empty" not in [module_of(r["messages"]) for r in server.requests]
+    assert empty.read_text() == ""

@@ -79,6 +79,7 @@ def test_find_modules_and_skip_reasons(tmp_path):
     write(src / "pkg" / "__init__.py", '"""Docs only."""\nfrom .a import f\n')
     write(src / "pkg" / "a.py", "def f():\n    return 1\n")
     write(src / "pkg" / "consts.py", "X = 1\n")
+    write(src / "pkg" / "empty.py", "")
     write(src / "pkg" / "bad.py", "def f(:\n")
     write(src / "pkg" / "sub" / "__init__.py", "")
     write(src / "pkg" / "sub" / "deep.py", "class C:\n    pass\n")
@@ -92,6 +93,7 @@ def test_find_modules_and_skip_reasons(tmp_path):
     reasons = {Path(s.path).name: s.reason for s in skips}
     assert reasons["bad.py"] == "syntax error: line 1: invalid syntax"
     assert reasons["consts.py"] == "no functions or classes to test"
+    assert reasons["empty.py"] == "no functions or classes to test"
     assert reasons["__init__.py"] == "no functions or classes to test"
 
 
