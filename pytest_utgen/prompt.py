@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 SYSTEM_PROMPT = (
     "You write pytest unit tests for Python code. Reply with one ```python code block holding a "

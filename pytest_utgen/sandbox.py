@@ -58,10 +58,6 @@ class RunResult:
     output: str
     coverage: dict[Path, FileCoverage] | None = None
 
-    def names_with(self, outcome: str) -> set[str]:
-        return {nodeid for nodeid, result in self.outcomes.items() if result.outcome == outcome}
-
-
 def _memory_limiter(limit_mb: int):
     def apply() -> None:
         import resource

@@ -17,7 +17,6 @@ from typing import Any, Iterable, Iterator
 
 from pytest_utgen.prompt import build_messages
 
-HUB_DATASET = "KAKA22/CodeRM-UnitTest"
 QUALITY_FIELDS = ("score", "quality", "pass_rate", "accuracy", "acc", "correctness", "coverage", "mutation_score")
 SPLITS = ("train", "val", "test")
 
