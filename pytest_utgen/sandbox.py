@@ -58,6 +58,7 @@ class RunResult:
     output: str
     coverage: dict[Path, FileCoverage] | None = None
 
+
 def _memory_limiter(limit_mb: int):
     def apply() -> None:
         import resource
