@@ -33,7 +33,7 @@ class UtgenConfig:
     workers: int = 1
     n_ctx: int = 4096
     n_threads: int | None = None
-    max_tokens: int = 1024
+    max_tokens: int = 768
     seed: int = 1234
     max_attempts: int = 2
     reruns: int = 3

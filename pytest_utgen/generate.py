@@ -69,10 +69,9 @@ def extract_code(reply: str) -> str:
 
 
 def _longest_parsing_prefix(code: str) -> tuple[str, ast.Module | None]:
-    """Cut a truncated file (a reply that ran out of tokens) back to its last complete top-level statement."""
+    """Cut a truncated file (a reply that ran out of tokens) back to its longest prefix of whole lines that parses."""
     lines = code.splitlines()
-    cuts = [i for i, line in enumerate(lines) if i > 0 and line and not line[0].isspace() and line[0] not in ")]}"]
-    for cut in reversed(cuts):
+    for cut in range(len(lines) - 1, 0, -1):
         prefix = "\n".join(lines[:cut]).rstrip() + "\n"
         try:
             return prefix, ast.parse(prefix)

@@ -198,6 +198,11 @@ def test_cache_hits_only_for_same_source_model_and_present_files(tmp_path):
     assert cache.lookup("pkg.m", prov.source_sha256, "model-a") is None
 
 
+def test_extract_code_keeps_the_complete_lines_of_a_test_cut_off_mid_way():
+    reply = "```python\nfrom m import f\n\n\ndef test_f():\n    assert f(1) == 1\n    assert f(2) == 2\n    assert f(3) =="
+    assert extract_code(reply) == "from m import f\n\n\ndef test_f():\n    assert f(1) == 1\n    assert f(2) == 2\n"
+
+
 def test_extract_code_cuts_a_truncated_reply_back_to_complete_tests():
     reply = "```python\nimport x\n\n\ndef test_a():\n    assert x.f() == 1\n\n\ndef test_b():\n    assert x.g('unterminated"
     assert extract_code(reply) == "import x\n\n\ndef test_a():\n    assert x.f() == 1\n"
