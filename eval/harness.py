@@ -38,18 +38,18 @@ CACHE = REPO / "eval" / "cache"
 MBPP = REPO.parent / "shared" / "data" / "mbpp.jsonl"
 
 MODULES = [
-    ("inflection==0.5.1", "inflection"),
-    ("humanize==4.9.0", "humanize.number"),
-    ("pytimeparse==1.1.8", "pytimeparse.timeparse"),
-    ("wcwidth==0.2.13", "wcwidth.wcwidth"),
-    ("toolz==0.12.1", "toolz.dicttoolz"),
-    ("boltons==24.0.0", "boltons.mathutils"),
     ("python-dateutil==2.9.0.post0", "dateutil.easter"),
     ("cachetools==5.3.3", "cachetools.keys"),
+    ("pytimeparse==1.1.8", "pytimeparse.timeparse"),
+    ("tomli==2.0.1", "tomli._re"),
+    ("boltons==24.0.0", "boltons.mathutils"),
+    ("humanize==4.9.0", "humanize.number"),
     ("python-slugify==8.0.4", "slugify.slugify"),
+    ("toolz==0.12.1", "toolz.dicttoolz"),
     ("isodate==0.6.1", "isodate.isoduration"),
     ("semver==3.0.2", "semver._deprecated"),
-    ("tomli==2.0.1", "tomli._re"),
+    ("wcwidth==0.2.13", "wcwidth.wcwidth"),
+    ("inflection==0.5.1", "inflection"),
 ]
 
 
