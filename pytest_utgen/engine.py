@@ -151,11 +151,12 @@ class Engine:
             pending = [w for w in works if w.report.status == GENERATED]
             if pending:
                 backend = self.backend()
-                report.model_id, report.model_sha256 = self.identity.cache_key, self.identity.sha256
                 for work in self._generate_all(pending, workspace, backend):
                     self._write(work)
                     self.on_progress(work.report.progress_line())
             self._run_together(works, workspace, user_tests, source_dirs)
+            if self.identity:
+                report.model_id, report.model_sha256 = self.identity.cache_key, self.identity.sha256
             for work in works:
                 if self.identity and work.report.status in (GENERATED, CACHED):
                     work.report.model_id, work.report.model_sha256 = self.identity.cache_key, self.identity.sha256
