@@ -11,6 +11,7 @@ validation and repair), and ``pynguin`` (module-level set, fixed search time per
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ CACHE = REPO / "eval" / "cache"
 MBPP = REPO.parent / "shared" / "data" / "mbpp.jsonl"
 
 MODULES = [
-    ("python-dateutil==2.9.0.post0", "dateutil.easter"),
+    ("roman==4.2", "roman"),
     ("cachetools==5.3.3", "cachetools.keys"),
     ("pytimeparse==1.1.8", "pytimeparse.timeparse"),
     ("tomli==2.0.1", "tomli._re"),
@@ -91,6 +92,10 @@ def pypi_tasks(limit: int | None) -> list[Task]:
     """The pinned real modules, installed with pip into eval/cache (not committed)."""
     tasks = []
     for requirement, module in MODULES[:limit] if limit else MODULES:
+        top = module.split(".")[0]
+        if importlib.util.find_spec(top) is not None:
+            raise RuntimeError(f"{top} is importable in the harness's environment: mutmut would test that copy, "
+                               f"not the pinned {requirement}; run the eval in a venv without it")
         target = CACHE / "site" / requirement.replace("==", "-")
         if not target.is_dir():
             subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target), requirement],
