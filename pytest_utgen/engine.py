@@ -16,7 +16,16 @@ from .model_store import resolve_lora, resolve_model, verified_sha256
 from .prompt import SourceChunk, build_messages, split_source
 from .report import CACHED, FAILED, GENERATED, SKIPPED, ModuleReport, RunReport
 from .sandbox import PASSED, FileCoverage, RunResult, Workspace
-from .validate import CandidateValidator, import_lines, merge_sources, prune, list_test_units, unit_of, unit_sources
+from .validate import (
+    CandidateValidator,
+    import_lines,
+    list_test_units,
+    merge_sources,
+    prune,
+    unit_of,
+    unit_sources,
+    unshadow,
+)
 from .writer import (
     Cache,
     check_writable,
@@ -271,7 +280,7 @@ class Engine:
             report.prompt_tokens += completion.prompt_tokens
             report.completion_tokens += completion.completion_tokens
             try:
-                candidate = extract_code(completion.text)
+                candidate = unshadow(extract_code(completion.text), work.source, work.selection.module.name)
             except CodeExtractionError as exc:
                 feedback = f"{exc}. Reply with one ```python code block holding the whole test file."
                 continue

@@ -129,6 +129,29 @@ def merge_sources(first: str, second: str) -> str:
     return (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
 
 
+def unshadow(test_source: str, module_source: str, module_name: str) -> str:
+    """Replace copies of the module's own functions/classes in a test file by an import of the real ones.
+
+    Small models often paste the code under test into the test file, so its tests exercise the copy;
+    dropping the copies and importing the originals makes them test the module.
+    """
+    module_tree = ast.parse(module_source)
+    defined = {n.name for n in module_tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    copies = [
+        node for node in ast.parse(test_source).body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and node.name in defined and not node.name.lower().startswith("test")
+    ]
+    if not copies:
+        return test_source
+    lines = test_source.splitlines()
+    for node in sorted(copies, key=lambda n: n.lineno, reverse=True):
+        start, end = _span(node)
+        del lines[start - 1 : end]
+    names = ", ".join(sorted({n.name for n in copies}))
+    return f"from {module_name} import {names}\n" + "\n".join(lines).strip() + "\n"
+
+
 def _body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return ast.dump(ast.Module(body=node.body, type_ignores=[]))
 

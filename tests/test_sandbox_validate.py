@@ -162,3 +162,17 @@ def test_prune_units_and_merge():
     merged = merge_sources(prune(CANDIDATE, {"test_add"}), second)
     assert list_test_units(merged) == ["test_add", "test_add_2"]
     assert merged.startswith("import math\n") and merged.count("from calc.ops import add") == 2
+
+
+def test_unshadow_replaces_pasted_copies_of_the_code_under_test_by_an_import():
+    from pytest_utgen.validate import unshadow
+
+    module = "def similar(a, b):\n    return set(a) & set(b)\n\n\nclass Box:\n    pass\n"
+    pasted = ("import pytest\n\ndef similar(a, b):\n    return set(a) & set(b)\n\n\ndef helper():\n    return 1\n\n\n"
+              "def test_similar():\n    assert similar([1], [1]) == {1}\n")
+    fixed = unshadow(pasted, module, "pkg.sim")
+    assert fixed.startswith("from pkg.sim import similar\n")
+    assert "return set(a) & set(b)" not in fixed
+    assert "def helper" in fixed and "def test_similar" in fixed
+    untouched = "from pkg.sim import similar\n\n\ndef test_similar():\n    assert similar([1], [1]) == {1}\n"
+    assert unshadow(untouched, module, "pkg.sim") == untouched
