@@ -29,7 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _config_from_options(config: pytest.Config):
     opt = config.option
-    source_args = [a for a in config.args if "::" not in a and Path(a).exists()]
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    source_args = [a for a in config.args if explicit and "::" not in a and Path(a).exists()]
     root = find_project_root(Path(source_args[0]) if source_args else config.invocation_params.dir)
     overrides = {
         "model": opt.utgen_model, "lora": opt.utgen_lora, "endpoint": opt.utgen_endpoint,

@@ -146,3 +146,10 @@ def test_ctrl_c_mid_run_leaves_no_partial_files(example_project, scripted_model,
     assert "interrupted" in err
     assert snapshot(example_project) == before
     assert list(tmpdir.iterdir()) == []
+
+
+def test_pytest_utgen_without_paths_uses_the_configured_paths(example_project):
+    result = run(pytest_cmd("--utgen-check"), example_project)
+    assert result.returncode == 1
+    assert "utgen: untested: shopkit.pricing" in result.stdout
+    assert "utgen: untested: shopkit.inventory" in result.stdout
