@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.model, args.lora)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"latency-{Path(args.model).stem}" + ("-lora" if args.lora else "")
+    from pytest_utgen.model_store import MODELS
+
+    label = args.model if args.model.lower() in MODELS else Path(args.model).stem
+    name = f"latency-{label}" + ("-lora" if args.lora else "")
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / f"{name}.md").write_text(to_markdown(result))
     print(to_markdown(result))
