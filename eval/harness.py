@@ -130,11 +130,17 @@ def pipeline_file(task: Task, overrides: dict) -> tuple[str | None, float, int]:
         return read_generated_body(Path(module.output)), seconds, report.model_calls
 
 
-def pynguin_file(task: Task, seconds: int) -> tuple[str | None, float]:
-    """Pynguin's test file for a module, from its own venv, with a fixed search time."""
+def pynguin_python(base_python: str) -> Path:
+    """The Python of eval/cache/pynguin-venv, created with ``base_python`` (Pynguin pins Python 3.10) if absent."""
     python = CACHE / "pynguin-venv" / "bin" / "python"
     if not python.exists():
-        return None, 0.0
+        subprocess.run([base_python, "-m", "venv", str(python.parents[1])], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pynguin"], check=True)
+    return python
+
+
+def pynguin_file(task: Task, seconds: int, python: Path) -> tuple[str | None, float]:
+    """Pynguin's test file for a module, from its own venv, with a fixed search time."""
     with tempfile.TemporaryDirectory(prefix="pynguin-") as out:
         started = time.perf_counter()
         subprocess.run(
@@ -240,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="tasks per set")
     parser.add_argument("--sets", default="function,module")
     parser.add_argument("--pynguin-seconds", type=int, default=30)
+    parser.add_argument("--pynguin-base-python", default=shutil.which("python3.10") or "python3.10",
+                        help="a Python 3.10 to create Pynguin's venv with")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -266,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
                     rows[name].append(evaluate_task(task, f"{label}-pipeline", source, seconds, calls))
                     print(json.dumps(rows[name][-2:])[:300], flush=True)
             if name.startswith("module"):
+                python = pynguin_python(args.pynguin_base_python)
                 for task in tasks:
-                    source, seconds = pynguin_file(task, args.pynguin_seconds)
+                    source, seconds = pynguin_file(task, args.pynguin_seconds, python)
                     rows[name].append(evaluate_task(task, "pynguin", source, seconds, 0))
     git_sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                              text=True).stdout.strip()
