@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import threading
 import time
@@ -152,7 +153,7 @@ class LlamaCppBackend:
                     model_path=str(self.model_path),
                     lora_path=str(self.lora_path) if self.lora_path else None,
                     n_ctx=self.n_ctx,
-                    n_threads=self.n_threads,
+                    n_threads=self.n_threads or os.cpu_count(),
                     seed=self.seed,
                     verbose=False,
                 )
