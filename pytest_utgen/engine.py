@@ -57,6 +57,7 @@ class ModelIdentity:
 
     model_id: str
     sha256: str | None
+    path: Path | None = None
     lora: Path | None = None
     lora_sha256: str | None = None
 
@@ -78,15 +79,14 @@ def identify_model(config: UtgenConfig) -> ModelIdentity:
         return ModelIdentity(f"{config.endpoint_model}@{config.endpoint.rstrip('/')}", None)
     model = resolve_model(config.model, config.model_dir)
     lora = resolve_lora(config.lora)
-    return ModelIdentity(model.model_id, model.sha256, lora, verified_sha256(lora) if lora else None)
+    return ModelIdentity(model.model_id, model.sha256, model.path, lora, verified_sha256(lora) if lora else None)
 
 
 def make_backend(config: UtgenConfig, identity: ModelIdentity) -> Backend:
     """The backend the config asks for: an OpenAI-compatible server, or llama.cpp in-process."""
     if config.endpoint:
         return OpenAIBackend(config.endpoint, config.endpoint_model, config.workers, config.seed)
-    model = resolve_model(config.model, config.model_dir)
-    return LlamaCppBackend(model.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads, config.seed)
+    return LlamaCppBackend(identity.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads, config.seed)
 
 
 @dataclass

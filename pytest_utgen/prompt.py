@@ -58,10 +58,15 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 3 + 1
 
 
-def _segment(source: str, node: ast.stmt) -> str:
-    lines = source.splitlines()
+def node_span(node: ast.stmt) -> tuple[int, int]:
+    """First and last line of a statement, decorators included."""
     start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(lines[start - 1 : node.end_lineno])
+    return start, node.end_lineno or node.lineno
+
+
+def _segment(source: str, node: ast.stmt) -> str:
+    start, end = node_span(node)
+    return "\n".join(source.splitlines()[start - 1 : end])
 
 
 def split_source(

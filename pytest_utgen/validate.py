@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .prompt import node_span
 from .sandbox import PASSED, FileCoverage, RunResult, Workspace
 
 
@@ -43,18 +44,13 @@ def unit_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[-1].split("[", 1)[0]
 
 
-def _span(node: ast.stmt) -> tuple[int, int]:
-    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return start, node.end_lineno or node.lineno
-
-
 def prune(source: str, keep: set[str]) -> str:
     """``source`` with every test unit not in ``keep`` removed; helpers, fixtures and imports stay."""
     drop: list[tuple[int, int]] = []
     for node in ast.parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
             if node.name not in keep:
-                drop.append(_span(node))
+                drop.append(node_span(node))
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
             methods = [
                 item for item in node.body
@@ -62,9 +58,9 @@ def prune(source: str, keep: set[str]) -> str:
             ]
             dropped = [m for m in methods if f"{node.name}::{m.name}" not in keep]
             if methods and len(dropped) == len(methods):
-                drop.append(_span(node))
+                drop.append(node_span(node))
             else:
-                drop.extend(_span(m) for m in dropped)
+                drop.extend(node_span(m) for m in dropped)
     lines = source.splitlines()
     for start, end in sorted(drop, reverse=True):
         del lines[start - 1 : end]
@@ -84,7 +80,7 @@ def unit_sources(source: str, names: set[str]) -> dict[str, str]:
             candidates = [(f"{node.name}::{m.name}", m) for m in node.body if isinstance(m, ast.FunctionDef)]
         for name, item in candidates:
             if name in names:
-                start, end = _span(item)
+                start, end = node_span(item)
                 found[name] = "\n".join(lines[start - 1 : end])
     return found
 
@@ -146,7 +142,7 @@ def unshadow(test_source: str, module_source: str, module_name: str) -> str:
         return test_source
     lines = test_source.splitlines()
     for node in sorted(copies, key=lambda n: n.lineno, reverse=True):
-        start, end = _span(node)
+        start, end = node_span(node)
         del lines[start - 1 : end]
     names = ", ".join(sorted({n.name for n in copies}))
     return f"from {module_name} import {names}\n" + "\n".join(lines).strip() + "\n"

@@ -185,12 +185,17 @@ def default_model_path() -> Path | None:
     return path if path.exists() else None
 
 
-@pytest.fixture
-def require_default_model() -> Path:
-    """The default GGUF; skipped when absent unless UTGEN_REQUIRE_MODEL=1 (CI), which makes it an error."""
+def default_model_or_skip() -> Path:
+    """The default GGUF; skips the test when absent unless UTGEN_REQUIRE_MODEL=1 (CI), which makes it an error."""
     path = default_model_path()
     if path is None:
         if os.environ.get("UTGEN_REQUIRE_MODEL") == "1":
             pytest.fail("UTGEN_REQUIRE_MODEL=1 but the default model is not fetched: run `utgen fetch-model`")
         pytest.skip("default model not fetched (run `utgen fetch-model`)")
     return path
+
+
+@pytest.fixture
+def require_default_model() -> Path:
+    """The default GGUF (see default_model_or_skip)."""
+    return default_model_or_skip()

@@ -8,7 +8,6 @@ mocked: the real training loop runs, the real exporter writes the adapter, llama
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -20,7 +19,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("gguf")
 
-from conftest import default_model_path  # noqa: E402
+from conftest import default_model_or_skip  # noqa: E402
 
 from trainer.data import (  # noqa: E402
     ensure_solution_import,
@@ -68,14 +67,20 @@ def test_records_schema_is_accepted_alongside_coderm():
     assert "rec-0" in ids and "1000" in ids and len(ids) == 30
 
 
+def write_cpu_config(tmp_path: Path, hf_dir: Path, extra: str) -> Path:
+    """A CPU training config (fp32 LoRA on the fixture rows, output in tmp_path/run) plus ``extra`` lines."""
+    config = tmp_path / "train.toml"
+    config.write_text(
+        f'base = "{hf_dir}"\ndata = ["{FIXTURES / "coderm_sample.jsonl"}"]\noutput_dir = "{tmp_path / "run"}"\n'
+        'quantization = "none"\ndtype = "fp32"\ngradient_accumulation = 2\nloss_chunk_tokens = 64\n' + extra
+    )
+    return config
+
+
 @pytest.fixture(scope="module")
 def tokenizer_gguf() -> Path:
-    path = default_model_path()
-    if path is None:
-        if os.environ.get("UTGEN_REQUIRE_MODEL") == "1":
-            pytest.fail("UTGEN_REQUIRE_MODEL=1 but the default model (tokenizer source) is not fetched")
-        pytest.skip("the default model's GGUF (tokenizer source) is not fetched")
-    return path
+    """The default model's GGUF, the tokenizer source of the tiny model."""
+    return default_model_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +127,10 @@ def test_utgen_train_end_to_end_on_cpu_and_the_adapter_loads_in_llama_cpp(tiny_m
     from trainer.adapter_check import compare_shifts
 
     hf_dir, base_gguf, tokenizer = tiny_model
-    config = tmp_path / "train.toml"
-    config.write_text(
-        f'base = "{hf_dir}"\ndata = ["{FIXTURES / "coderm_sample.jsonl"}"]\noutput_dir = "{tmp_path / "run"}"\n'
-        'quantization = "none"\ndtype = "fp32"\nmax_steps = 6\nmicro_batch_size = 2\ngradient_accumulation = 2\n'
-        "eval_every = 3\nsave_every = 3\nlearning_rate = 0.01\nlora_r = 8\nlora_alpha = 16\nloss_chunk_tokens = 64\n"
+    config = write_cpu_config(
+        tmp_path, hf_dir,
+        "max_steps = 6\nmicro_batch_size = 2\neval_every = 3\nsave_every = 3\nlearning_rate = 0.01\n"
+        "lora_r = 8\nlora_alpha = 16\n",
     )
     result = subprocess.run([sys.executable, "-m", "pytest_utgen.cli", "train", "--config", str(config)],
                             capture_output=True, text=True, timeout=900)
@@ -160,12 +164,7 @@ def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
     from trainer.train import train
 
     hf_dir, _, _ = tiny_model
-    config_file = tmp_path / "train.toml"
-    config_file.write_text(
-        f'base = "{hf_dir}"\ndata = ["{FIXTURES / "coderm_sample.jsonl"}"]\noutput_dir = "{tmp_path / "run"}"\n'
-        'quantization = "none"\ndtype = "fp32"\ngradient_accumulation = 2\neval_every = 2\nsave_every = 2\n'
-        "export_gguf = false\nloss_chunk_tokens = 64\n"
-    )
+    config_file = write_cpu_config(tmp_path, hf_dir, "eval_every = 2\nsave_every = 2\nexport_gguf = false\n")
     first = train(load_train_config(config_file, max_steps=2))
     assert first["steps"] == 2
     resumed = train(load_train_config(config_file, max_steps=4), resume=True)
