@@ -1,0 +1,55 @@
+"""``python -m trainer.corpus build`` — the whole corpus from scratch; or one stage at a time:
+
+    python -m trainer.corpus problems            # MBPP + stdlib + PyPI problems -> problems.jsonl
+    python -m trainer.corpus sample --base DIR   # candidate tests from the base model (GPU) -> samples.jsonl
+    python -m trainer.corpus filter              # execution filter + mutation ranking -> records.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .problems import REPO, build_problems, write_problems
+
+DEFAULT_DIR = REPO / "trainer" / "cache" / "corpus"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.corpus", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["problems", "sample", "filter", "build"])
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="working directory of the corpus")
+    parser.add_argument("--problems", type=Path, help="problems.jsonl (default: DIR/problems.jsonl)")
+    parser.add_argument("--samples", type=Path, help="samples.jsonl (default: DIR/samples.jsonl)")
+    parser.add_argument("--base", help="HF folder of the base model, for sampling")
+    parser.add_argument("--per-problem", type=int, default=4, help="samples per problem")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--time-limit", type=float, help="stop sampling after this many seconds (resumable)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel filter processes")
+    args = parser.parse_args(argv)
+    problems_path = args.problems or args.dir / "problems.jsonl"
+    samples_path = args.samples or args.dir / "samples.jsonl"
+    if args.stage in ("problems", "build"):
+        problems = build_problems(args.dir)
+        write_problems(problems, problems_path)
+        print(f"{len(problems)} problems -> {problems_path}")
+    if args.stage in ("sample", "build"):
+        if not args.base:
+            parser.error("sampling needs --base (an HF folder of the base model)")
+        from .sample import sample
+
+        stats = sample(problems_path, args.base, samples_path, samples=args.per_problem,
+                       temperature=args.temperature, time_limit=args.time_limit)
+        print(json.dumps(stats))
+    if args.stage in ("filter", "build"):
+        from .filter import filter_corpus
+
+        stats = filter_corpus(problems_path, samples_path, args.dir, workers=args.workers)
+        print(json.dumps(stats, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
