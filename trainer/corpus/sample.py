@@ -27,10 +27,14 @@ def sample(
     top_p: float = 0.95,
     max_new_tokens: int = 768,
     prompts_per_batch: int = 128,
+    batch_tokens: int = 131_072,
     time_limit: float | None = None,
     seed: int = 1234,
 ) -> dict:
-    """Append ``samples`` completions per problem to ``out_path``; returns counts and throughput."""
+    """Append ``samples`` completions per problem to ``out_path``; returns counts and throughput.
+
+    A batch holds at most ``prompts_per_batch`` prompts and ``batch_tokens`` prompt tokens (all samples).
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -50,12 +54,18 @@ def sample(
     texts = {r["task_id"]: tokenizer.apply_chat_template(r["messages"], add_generation_prompt=True, tokenize=False)
              for r in todo}
     todo.sort(key=lambda r: len(texts[r["task_id"]]))
+    lengths = {r["task_id"]: len(tokenizer(texts[r["task_id"]])["input_ids"]) for r in todo}
     new_tokens = 0
     generated = 0
-    for start in range(0, len(todo), prompts_per_batch):
+    start = 0
+    while start < len(todo):
         if time_limit is not None and time.perf_counter() - started > time_limit:
             break
-        batch = todo[start : start + prompts_per_batch]
+        end = start + 1
+        while (end < len(todo) and end - start < prompts_per_batch
+               and (end + 1 - start) * samples * lengths[todo[end]["task_id"]] <= batch_tokens):
+            end += 1
+        batch, start = todo[start:end], end
         encoded = tokenizer([texts[r["task_id"]] for r in batch], return_tensors="pt", padding=True).to(device)
         with torch.no_grad():
             output = model.generate(**encoded, do_sample=True, temperature=temperature, top_p=top_p,

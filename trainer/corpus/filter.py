@@ -1,0 +1,219 @@
+"""Execution filter, as CodeRM built its data: run every candidate against the ground truth, drop
+files that do not collect, keep the passing test functions, rank candidates by the mutants they kill
+(mutmut's mutants of the problem's functions) and keep the best per problem.
+
+Writes ``records.jsonl`` (trainer schema ``{task_id, question, code, module, tests, ...}``),
+``records-{train,val,test}.jsonl`` (80/10/10 by task id, the trainer's split) and ``stats.json``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_utgen.generate import CodeExtractionError, extract_code
+from pytest_utgen.validate import prune, unit_of, unshadow
+from pytest_utgen.writer import atomic_write
+
+from trainer.data import SPLITS, split_of
+
+from .problems import Problem, read_problems
+
+CHILD = Path(__file__).with_name("_kill_matrix.py")
+PROBLEM_TIMEOUT = 180.0
+MUTANT_SECONDS = 0.5
+MEMORY_LIMIT_MB = 2048
+
+
+@dataclass
+class Verdict:
+    """What the filter decided for one problem, and the counts behind it."""
+
+    task_id: str
+    samples: int = 0
+    no_code: int = 0
+    not_collecting: int = 0
+    candidates_passing: int = 0
+    tests_run: int = 0
+    tests_passed: int = 0
+    mutants: int = 0
+    killed: int = 0
+    error: str | None = None
+    record: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def top_level_names(code: str) -> list[str]:
+    """Functions and classes defined at the top of ``code``."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
+def module_file(root: Path, module: str) -> Path:
+    """The file of ``module`` under ``root``."""
+    path = root / Path(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def candidate_files(problem: Problem, texts: list[str], module_source: str) -> tuple[dict[str, str], int]:
+    """Test files extracted from the samples (copies of the code under test replaced by imports)."""
+    files, no_code = {}, 0
+    for index, text in enumerate(texts):
+        try:
+            code = extract_code(text)
+            code = unshadow(code, module_source, problem.module)
+        except (CodeExtractionError, SyntaxError):
+            no_code += 1
+            continue
+        files[f"test_c{index}.py"] = code
+    return files, no_code
+
+
+def judge(problem: Problem, texts: list[str]) -> Verdict:
+    """Run the problem's candidates in a child process and pick the best surviving file."""
+    verdict = Verdict(problem.task_id, samples=len(texts))
+    with tempfile.TemporaryDirectory(prefix="utgen-corpus-") as tmp:
+        work = Path(tmp)
+        src = work / "src"
+        shutil.copytree(problem.root, src, ignore=shutil.ignore_patterns("__pycache__", "*.dist-info"))
+        target = module_file(src, problem.module)
+        files, verdict.no_code = candidate_files(problem, texts, target.read_text(encoding="utf-8"))
+        if not files:
+            verdict.error = "no code in any sample"
+            return verdict
+        tests_dir = work / "candidates"
+        tests_dir.mkdir()
+        for name, code in files.items():
+            (tests_dir / name).write_text(code, encoding="utf-8")
+        (work / "setup.cfg").write_text("[mutmut]\nsource_paths=src\n", encoding="utf-8")
+        spec = {"module_file": str(target), "module": problem.module, "names": top_level_names(problem.code),
+                "allowed": [str(work), tempfile.gettempdir()], "mutant_seconds": MUTANT_SECONDS,
+                "memory_limit_mb": MEMORY_LIMIT_MB, "root": str(work), "tests_dir": str(tests_dir),
+                "results": str(work / "results.json")}
+        (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1", "MUTANT_UNDER_TEST": ""}
+        try:
+            subprocess.run([sys.executable, str(CHILD), str(work / "spec.json")], cwd=work, env=env,
+                           capture_output=True, timeout=PROBLEM_TIMEOUT, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            verdict.error = "timeout"
+            return verdict
+        results_path = work / "results.json"
+        if not results_path.is_file():
+            verdict.error = "child crashed"
+            return verdict
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    return decide(problem, files, results, verdict)
+
+
+def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verdict) -> Verdict:
+    """Keep the candidate whose passing tests kill the most mutants (then: the most passing tests)."""
+    broken = {Path(nodeid).name for nodeid in results["collect_errors"]}
+    verdict.not_collecting = len(broken & set(files))
+    verdict.mutants = len(results["mutants"])
+    if results.get("mutation_error"):
+        verdict.notes.append(f"mutmut: {results['mutation_error'][:200]}")
+    per_file: dict[str, dict] = defaultdict(lambda: {"passing": set(), "run": 0, "killed": set()})
+    for nodeid, outcome in results["tests"].items():
+        name = Path(nodeid.split("::")[0]).name
+        if name in broken or name not in files:
+            continue
+        entry = per_file[name]
+        entry["run"] += 1
+        verdict.tests_run += 1
+        if outcome["passed"]:
+            entry["passing"].add(unit_of(nodeid))
+            entry["killed"].update(outcome["killed"], outcome["timeouts"])
+            verdict.tests_passed += 1
+    survivors = {name: entry for name, entry in per_file.items() if entry["passing"]}
+    verdict.candidates_passing = len(survivors)
+    if not survivors:
+        verdict.error = "no passing test"
+        return verdict
+    best = max(sorted(survivors), key=lambda n: (len(survivors[n]["killed"]), len(survivors[n]["passing"])))
+    entry = survivors[best]
+    verdict.killed = len(entry["killed"])
+    verdict.record = {
+        "task_id": problem.task_id, "source": problem.source, "question": problem.question, "code": problem.code,
+        "module": None if problem.module == "solution" else problem.module,
+        "tests": normalize_tests(prune(files[best], entry["passing"])),
+        "tests_kept": len(entry["passing"]), "tests_run": entry["run"],
+        "mutants": verdict.mutants, "mutants_killed": verdict.killed,
+    }
+    return verdict
+
+
+def normalize_tests(source: str) -> str:
+    """The test file without comments, in one layout: imports together, two blank lines between definitions."""
+    blocks: list[str] = []
+    for node in ast.parse(source).body:
+        text = ast.unparse(node)
+        if blocks and isinstance(node, (ast.Import, ast.ImportFrom)) and blocks[-1].startswith(("import ", "from ")):
+            blocks[-1] += "\n" + text
+        else:
+            blocks.append(text)
+    return "\n\n\n".join(blocks) + "\n"
+
+
+def read_samples(path: Path) -> dict[str, list[str]]:
+    """Sample texts per task id, in sample order."""
+    by_task: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            by_task[row["task_id"]].append((row["sample"], row["text"]))
+    return {task: [text for _, text in sorted(items)] for task, items in by_task.items()}
+
+
+def filter_corpus(problems_path: Path, samples_path: Path, out_dir: Path, workers: int = 2) -> dict:
+    """Filter every sampled problem; write the records, the splits and the stage counts."""
+    problems = read_problems(problems_path)
+    samples = read_samples(samples_path)
+    todo = [p for p in problems if p.task_id in samples]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(lambda p: judge(p, samples[p.task_id]), todo))
+    records = [v.record for v in verdicts if v.record]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / "records.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    for split in SPLITS:
+        chosen = [r for r in records if split_of(r["task_id"]) == split]
+        atomic_write(out_dir / f"records-{split}.jsonl", "".join(json.dumps(r) + "\n" for r in chosen))
+    stats = corpus_stats(problems, todo, verdicts, records)
+    atomic_write(out_dir / "stats.json", json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+def corpus_stats(problems: list[Problem], sampled: list[Problem], verdicts: list[Verdict], records: list[dict]) -> dict:
+    """Counts at every stage, overall and per source kind."""
+    kind = {p.task_id: p.source.split(":")[0] for p in problems}
+    by_source: dict[str, Counter] = defaultdict(Counter)
+    for p in problems:
+        by_source[kind[p.task_id]]["problems"] += 1
+    for v in verdicts:
+        counts = by_source[kind[v.task_id]]
+        counts["sampled"] += 1
+        counts["samples"] += v.samples
+        counts["samples_without_code"] += v.no_code
+        counts["files_not_collecting"] += v.not_collecting
+        counts["tests_run"] += v.tests_run
+        counts["tests_passing"] += v.tests_passed
+        counts["problems_with_a_passing_file"] += v.record is not None
+        counts["mutants_of_kept"] += v.mutants if v.record else 0
+        counts["mutants_killed_by_kept"] += v.killed if v.record else 0
+        if v.error:
+            counts[f"dropped: {v.error}"] += 1
+    splits = Counter(split_of(r["task_id"]) for r in records)
+    return {"by_source": {k: dict(v) for k, v in by_source.items()}, "records": len(records),
+            "splits": dict(splits), "problems": len(problems), "sampled": len(sampled)}
