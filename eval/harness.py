@@ -193,7 +193,7 @@ def to_markdown(result: dict) -> str:
     """The results table."""
     lines = [f"# Evaluation {result['created']}", "", f"Command: `{result['command']}`  ",
              f"Git: {result['git_sha']}  ", f"Machine: {result['machine']}  ",
-             f"Model: {result['model']} (sha256 {result['model_sha256']})" + (f", LoRA {result['lora']}" if result["lora"] else ""),
+             f"Model: {result['model']} (sha256 {result['model_sha256']})" + (f", LoRA {result['lora']} (sha256 {result.get('lora_sha256')})" if result["lora"] else ""),
              ""]
     for name, summary in result["summary"].items():
         lines += [f"## {name}", "",
@@ -245,13 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lora")
     parser.add_argument("--limit", type=int, help="tasks per set")
     parser.add_argument("--sets", default="function,module")
+    parser.add_argument("--systems", default="raw,pipeline,pynguin",
+                        help="which of raw, pipeline, pynguin to run (pipeline is the slow one)")
     parser.add_argument("--pynguin-seconds", type=int, default=30)
     parser.add_argument("--pynguin-base-python", default=shutil.which("python3.10") or "python3.10",
                         help="a Python 3.10 to create Pynguin's venv with")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
-    variants = [("base", None)] + ([("lora", args.lora)] if args.lora else [])
+    variants = [("base", "none")] + ([("lora", args.lora)] if args.lora else [])
+    systems = set(args.systems.split(","))
     rows: dict[str, list[dict]] = {}
     identity = None
     with tempfile.TemporaryDirectory(prefix="utgen-eval-tasks-") as tmp:
@@ -268,12 +271,14 @@ def main(argv: list[str] | None = None) -> int:
                 identity = identify_model(config)
                 backend = make_backend(config, identity)
                 for task in tasks:
-                    source, seconds = raw_file(backend, task, config.max_tokens)
-                    rows[name].append(evaluate_task(task, f"{label}-raw", source, seconds, 1))
-                    source, seconds, calls = pipeline_file(task, overrides)
-                    rows[name].append(evaluate_task(task, f"{label}-pipeline", source, seconds, calls))
-                    print(json.dumps(rows[name][-2:])[:300], flush=True)
-            if name.startswith("module"):
+                    if "raw" in systems:
+                        source, seconds = raw_file(backend, task, config.max_tokens)
+                        rows[name].append(evaluate_task(task, f"{label}-raw", source, seconds, 1))
+                    if "pipeline" in systems:
+                        source, seconds, calls = pipeline_file(task, overrides)
+                        rows[name].append(evaluate_task(task, f"{label}-pipeline", source, seconds, calls))
+                    print(json.dumps(rows[name][-1])[:300], flush=True)
+            if name.startswith("module") and "pynguin" in systems:
                 python = pynguin_python(args.pynguin_base_python)
                 for task in tasks:
                     source, seconds = pynguin_file(task, args.pynguin_seconds, python)
@@ -284,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "created": created, "command": command, "git_sha": git_sha, "machine": machine(),
         "model": identity.model_id if identity else None, "model_sha256": identity.sha256 if identity else None,
-        "lora": args.lora, "summary": {name: summarise(r) for name, r in rows.items() if r}, "rows": rows,
+        "lora": args.lora, "lora_sha256": identity.lora_sha256 if identity else None, "summary": {name: summarise(r) for name, r in rows.items() if r}, "rows": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"eval-{created}"

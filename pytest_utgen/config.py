@@ -26,7 +26,7 @@ class UtgenConfig:
     output_dir: Path = Path("tests/utgen")
     exclude: list[str] = field(default_factory=list)
     model: str = "1.5b"
-    lora: str | None = None
+    lora: str | None = "bundled"
     model_dir: Path | None = None
     endpoint: str | None = None
     endpoint_model: str = "default"

@@ -78,7 +78,7 @@ def identify_model(config: UtgenConfig) -> ModelIdentity:
     if config.endpoint:
         return ModelIdentity(f"{config.endpoint_model}@{config.endpoint.rstrip('/')}", None)
     model = resolve_model(config.model, config.model_dir)
-    lora = resolve_lora(config.lora)
+    lora = resolve_lora(config.lora, config.model)
     return ModelIdentity(model.model_id, model.sha256, model.path, lora, verified_sha256(lora) if lora else None)
 
 

@@ -31,6 +31,8 @@ class ModelSpec:
     version: str
     size: int
     sha256: str
+    adapter: str | None = None
+    adapter_sha256: str | None = None
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -142,10 +144,30 @@ def resolve_model(model: str, model_dir: Path | None = None) -> ResolvedModel:
     return ResolvedModel(path, spec.model_id, digest)
 
 
-def resolve_lora(lora: str | None) -> Path | None:
-    """The adapter file for ``lora`` (None or 'none' for no adapter); checked to be a GGUF."""
+BUNDLED = "bundled"
+ADAPTER_DIR = Path(__file__).with_name("adapters")
+
+
+def bundled_adapter(model: str) -> Path | None:
+    """Our fine-tuned adapter shipped in the package for a known base model, verified; None if it has none."""
+    spec = MODELS.get(model)
+    if spec is None or spec.adapter is None:
+        return None
+    path = ADAPTER_DIR / spec.adapter
+    check_gguf(path)
+    digest = file_sha256(path)
+    if digest != spec.adapter_sha256:
+        raise ModelError(f"{path} has sha256 {digest}, expected {spec.adapter_sha256}: the installed package is "
+                         "corrupt; reinstall pytest-utgen, or run with --utgen-lora none")
+    return path
+
+
+def resolve_lora(lora: str | None, model: str = DEFAULT_MODEL) -> Path | None:
+    """The adapter for ``lora``: 'bundled' (ours, for ``model``), None / 'none' (no adapter), or a GGUF path."""
     if lora is None or lora.lower() in ("", "none"):
         return None
+    if lora.lower() == BUNDLED:
+        return bundled_adapter(model)
     path = Path(lora).expanduser().resolve()
     check_gguf(path)
     return path

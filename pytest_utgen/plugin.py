@@ -16,7 +16,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--utgen", action="store_true", help="generate tests for modules under the given paths that lack them")
     group.addoption("--utgen-check", action="store_true", help="fail listing modules no test imports (no model needed)")
     group.addoption("--utgen-model", help="model: 1.5b (default), 0.5b, or a GGUF path")
-    group.addoption("--utgen-lora", help="GGUF LoRA adapter path, or 'none'")
+    group.addoption("--utgen-lora", help="GGUF LoRA adapter: 'bundled' (default: our fine-tuned adapter), 'none', or a path")
     group.addoption("--utgen-endpoint", help="OpenAI-compatible server URL instead of in-process llama.cpp")
     group.addoption("--utgen-workers", type=int, help="concurrent requests to --utgen-endpoint")
     group.addoption("--utgen-output", help="directory for generated tests (default tests/utgen)")

@@ -29,6 +29,7 @@ class Example:
     code: str
     tests: str
     question: str | None = None
+    module: str | None = None
 
 
 def _as_list(value: Any) -> list:
@@ -74,7 +75,11 @@ def from_coderm_row(row: dict, tests_per_task: int = 1) -> Example | None:
 
 
 def from_record(row: dict) -> Example | None:
-    """An example from a ``{question, code, tests}`` record (tests: a string or a list of strings)."""
+    """An example from a ``{question, code, tests}`` record (tests: a string or a list of strings).
+
+    An optional ``module`` is the import path the tests use (real-project code); without it the
+    code is ``solution.py``.
+    """
     code = row.get("code") or ""
     tests = row.get("tests")
     if isinstance(tests, list):
@@ -82,7 +87,9 @@ def from_record(row: dict) -> Example | None:
     if not code.strip() or not (tests or "").strip():
         return None
     task_id = row.get("task_id") or row.get("id") or hashlib.sha256(code.encode()).hexdigest()[:16]
-    return Example(str(task_id), code.strip() + "\n", ensure_solution_import(tests), row.get("question"))
+    module = row.get("module")
+    tests = tests.strip() + "\n" if module else ensure_solution_import(tests)
+    return Example(str(task_id), code.strip() + "\n", tests, row.get("question"), module)
 
 
 def read_rows(source: str) -> Iterator[dict]:
@@ -150,7 +157,7 @@ def target_text(example: Example) -> str:
 
 def tokenize(example: Example, tokenizer, max_length: int) -> dict | None:
     """input_ids and labels (prompt tokens masked with -100); None when longer than ``max_length``."""
-    messages = build_messages(example.code, None, question=example.question)
+    messages = build_messages(example.code, example.module, question=example.question)
     prompt_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     if isinstance(prompt_ids, dict) or hasattr(prompt_ids, "input_ids"):
         prompt_ids = prompt_ids["input_ids"]

@@ -3,7 +3,8 @@
 In a workspace holding the ground truth and candidate test files: mutate the module under test with
 mutmut (its mutants sit behind mutmut's trampolines), run the candidates with pytest once on the real
 code, then re-run every passing test against each mutant of the problem's functions and write, per
-test, whether it passed and which mutants it killed (a failure, an error or a timeout kills).
+test, whether it passed and which mutants it killed (a failure, an error or a timeout kills). A mutant
+already killed by an earlier test of the same file is not run again: the union per file is what counts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 
 class MutantTimeout(Exception):
-    """A test ran past the per-mutant time limit (counted as a kill)."""
+    """A test ran past its time limit (on a mutant: counted as a kill; on the real code: a failure)."""
 
 
 def _on_alarm(signum, frame):
@@ -28,10 +29,12 @@ def _on_alarm(signum, frame):
 class KillMatrix:
     """pytest plugin: outcome on the real code, then the mutants each passing test kills."""
 
-    def __init__(self, mutants: list[str], seconds: float):
+    def __init__(self, mutants: list[str], seconds: float, test_seconds: float):
         self.mutants = mutants
         self.seconds = seconds
+        self.test_seconds = test_seconds
         self.tests: dict[str, dict] = {}
+        self.killed_in_file: dict[str, set[str]] = {}
         self.collect_errors: dict[str, str] = {}
 
     def pytest_collectreport(self, report):
@@ -42,11 +45,14 @@ class KillMatrix:
     def pytest_runtest_call(self, item):
         from mutmut.mutation.trampoline import set_mutant_under_test
 
+        signal.setitimer(signal.ITIMER_REAL, self.test_seconds)
         outcome = yield
+        signal.setitimer(signal.ITIMER_REAL, 0)
         passed = outcome.excinfo is None
         killed, timeouts = [], []
+        already = self.killed_in_file.setdefault(item.nodeid.split("::")[0], set())
         if passed:
-            for name in self.mutants:
+            for name in [m for m in self.mutants if m not in already]:
                 set_mutant_under_test(name)
                 try:
                     signal.setitimer(signal.ITIMER_REAL, self.seconds)
@@ -59,6 +65,7 @@ class KillMatrix:
                     signal.setitimer(signal.ITIMER_REAL, 0)
                     set_mutant_under_test(None)
                     os.environ["MUTANT_UNDER_TEST"] = ""
+        already.update(killed, timeouts)
         self.tests[item.nodeid] = {"passed": passed, "killed": killed, "timeouts": timeouts}
 
 
@@ -103,7 +110,7 @@ def main(spec_path: str) -> int:
 
     install_write_guard(spec["allowed"])
     signal.signal(signal.SIGALRM, _on_alarm)
-    matrix = KillMatrix(mutants, spec["mutant_seconds"])
+    matrix = KillMatrix(mutants, spec["mutant_seconds"], spec["test_seconds"])
     pytest.main(["-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--rootdir", spec["root"], spec["tests_dir"]], plugins=[matrix])
     with open(spec["results"], "w", encoding="utf-8") as handle:
         json.dump({"mutants": mutants, "mutation_error": mutation_error, "tests": matrix.tests,

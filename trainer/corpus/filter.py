@@ -2,7 +2,8 @@
 files that do not collect, keep the passing test functions, rank candidates by the mutants they kill
 (mutmut's mutants of the problem's functions) and keep the best per problem.
 
-Writes ``records.jsonl`` (trainer schema ``{task_id, question, code, module, tests, ...}``),
+Each problem's verdict is journalled to ``verdicts.jsonl`` as it is reached (a rerun resumes; delete the
+file to start over). Writes ``records.jsonl`` (trainer schema ``{task_id, question, code, module, tests, ...}``),
 ``records-{train,val,test}.jsonl`` (80/10/10 by task id, the trainer's split) and ``stats.json``.
 """
 
@@ -15,9 +16,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pytest_utgen.generate import CodeExtractionError, extract_code
@@ -29,7 +31,8 @@ from trainer.data import SPLITS, split_of
 from .problems import Problem, read_problems
 
 CHILD = Path(__file__).with_name("_kill_matrix.py")
-PROBLEM_TIMEOUT = 180.0
+PROBLEM_TIMEOUT = 120.0
+TEST_SECONDS = 5.0
 MUTANT_SECONDS = 0.5
 MEMORY_LIMIT_MB = 2048
 
@@ -99,7 +102,7 @@ def judge(problem: Problem, texts: list[str]) -> Verdict:
             (tests_dir / name).write_text(code, encoding="utf-8")
         (work / "setup.cfg").write_text("[mutmut]\nsource_paths=src\n", encoding="utf-8")
         spec = {"module_file": str(target), "module": problem.module, "names": top_level_names(problem.code),
-                "allowed": [str(work), tempfile.gettempdir()], "mutant_seconds": MUTANT_SECONDS,
+                "allowed": [str(work), tempfile.gettempdir()], "mutant_seconds": MUTANT_SECONDS, "test_seconds": TEST_SECONDS,
                 "memory_limit_mb": MEMORY_LIMIT_MB, "root": str(work), "tests_dir": str(tests_dir),
                 "results": str(work / "results.json")}
         (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
@@ -182,10 +185,30 @@ def filter_corpus(problems_path: Path, samples_path: Path, out_dir: Path, worker
     problems = read_problems(problems_path)
     samples = read_samples(samples_path)
     todo = [p for p in problems if p.task_id in samples]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        verdicts = list(pool.map(lambda p: judge(p, samples[p.task_id]), todo))
-    records = [v.record for v in verdicts if v.record]
     out_dir.mkdir(parents=True, exist_ok=True)
+    journal = out_dir / "verdicts.jsonl"
+    done = {}
+    if journal.is_file():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                verdict = Verdict(**json.loads(line))
+                done[verdict.task_id] = verdict
+    lock = threading.Lock()
+
+    def run(problem: Problem) -> Verdict:
+        if problem.task_id in done:
+            return done[problem.task_id]
+        verdict = judge(problem, samples[problem.task_id])
+        with lock, open(journal, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(verdict)) + "\n")
+            done[problem.task_id] = verdict
+            print(f"filtered {len(done)}/{len(todo)}: {problem.task_id} "
+                  f"{'kept' if verdict.record else verdict.error}", flush=True)
+        return verdict
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(run, todo))
+    records = [v.record for v in verdicts if v.record]
     atomic_write(out_dir / "records.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     for split in SPLITS:
         chosen = [r for r in records if split_of(r["task_id"]) == split]

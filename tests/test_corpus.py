@@ -1,0 +1,137 @@
+"""The corpus build: held-out lists, the execution filter and mutation ranking on tiny known inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainer.corpus.filter import filter_corpus, judge, normalize_tests
+from trainer.corpus.problems import Problem, assert_not_held_out, write_problems
+from trainer.data import from_record, split_of
+
+pytest.importorskip("mutmut")
+
+SOLUTION = """def capped_sum(values, factor):
+    total = 0
+    for value in values:
+        total += value * factor
+    if total > 100:
+        return 100
+    return total
+"""
+STRONG = """```python
+from solution import capped_sum
+
+
+def test_scaled():
+    assert capped_sum([1, 2], 3) == 9
+
+
+def test_capped():
+    assert capped_sum([60, 70], 1) == 100
+
+
+def test_empty():
+    assert capped_sum([], 5) == 0
+
+
+def test_just_above_the_cap():
+    assert capped_sum([101], 1) == 100
+```"""
+WEAK = """```python
+from solution import capped_sum
+
+
+def test_runs():
+    capped_sum([1], 2)
+
+
+def test_wrong():
+    assert capped_sum([1], 2) == 3
+```"""
+NOT_COLLECTING = "```python\nfrom solution import no_such_name\n\n\ndef test_x():\n    assert no_such_name()\n```"
+PROSE = "I cannot write tests for this."
+
+
+def toy_problem(tmp_path: Path, task_id: str = "toy-1") -> Problem:
+    root = tmp_path / task_id
+    root.mkdir()
+    (root / "solution.py").write_text(SOLUTION)
+    return Problem(task_id, "toy", "solution", SOLUTION, str(root), "Sum of values times factor, capped at 100.")
+
+
+def test_held_out_benchmarks_and_eval_modules_are_refused(tmp_path):
+    assert_not_held_out([toy_problem(tmp_path)])
+    with pytest.raises(ValueError, match="held-out"):
+        assert_not_held_out([Problem("HumanEval/3", "humaneval", "solution", "x = 1", "/")])
+    with pytest.raises(ValueError, match="eval module set"):
+        assert_not_held_out([Problem("pypi-roman-0", "pypi:roman==4.2", "roman", "x = 1", "/")])
+    with pytest.raises(ValueError, match="eval module set"):
+        assert_not_held_out([Problem("pypi-b-0", "pypi:boltons==24.0.0", "boltons.strutils", "x = 1", "/")])
+
+
+def test_the_candidate_killing_most_mutants_wins_and_only_passing_tests_are_kept(tmp_path):
+    verdict = judge(toy_problem(tmp_path), [WEAK, NOT_COLLECTING, STRONG, PROSE])
+    assert verdict.no_code == 1
+    assert verdict.not_collecting == 1
+    assert verdict.candidates_passing == 2
+    assert verdict.tests_run == 6 and verdict.tests_passed == 5
+    assert verdict.mutants > 5
+    record = verdict.record
+    assert record["mutants"] == verdict.mutants
+    assert record["mutants_killed"] == verdict.killed
+    assert verdict.killed >= verdict.mutants - 2 > 0
+    assert record["tests_kept"] == 4
+    assert "def test_just_above_the_cap" in record["tests"] and "test_wrong" not in record["tests"]
+    assert record["code"] == SOLUTION and record["module"] is None
+
+
+def test_a_test_that_asserts_nothing_kills_only_crashing_mutants(tmp_path):
+    only_weak = WEAK.replace("def test_wrong():\n    assert capped_sum([1], 2) == 3\n", "")
+    verdict = judge(toy_problem(tmp_path), [only_weak])
+    assert verdict.record is not None and verdict.record["tests_kept"] == 1
+    assert verdict.mutants >= 6
+    assert verdict.killed <= 1  # only `total = None`, which raises
+
+
+def test_a_hanging_test_fails_instead_of_stalling_the_build(tmp_path):
+    hang = "```python\nfrom solution import capped_sum\n\ndef test_hang():\n    while True:\n        capped_sum([1], 2)\n```"
+    verdict = judge(toy_problem(tmp_path), [hang])
+    assert verdict.tests_run == 1 and verdict.tests_passed == 0
+    assert verdict.error == "no passing test"
+
+
+def test_filter_writes_records_splits_stats_and_resumes_from_its_journal(tmp_path):
+    problems = [toy_problem(tmp_path, f"toy-{i}") for i in range(3)]
+    write_problems(problems, tmp_path / "problems.jsonl")
+    samples = [{"task_id": p.task_id, "sample": k, "text": text}
+               for p in problems for k, text in enumerate([STRONG, PROSE])]
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    out = tmp_path / "corpus"
+    stats = filter_corpus(tmp_path / "problems.jsonl", tmp_path / "samples.jsonl", out, workers=2)
+    assert stats["records"] == 3
+    assert stats["by_source"]["toy"]["samples_without_code"] == 3
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert {r["task_id"] for r in records} == {"toy-0", "toy-1", "toy-2"}
+    for split in ("train", "val", "test"):
+        lines = (out / f"records-{split}.jsonl").read_text().splitlines()
+        assert {json.loads(line)["task_id"] for line in lines} == {r["task_id"] for r in records
+                                                                   if split_of(r["task_id"]) == split}
+    journal = (out / "verdicts.jsonl").read_text()
+    assert filter_corpus(tmp_path / "problems.jsonl", tmp_path / "samples.jsonl", out)["records"] == 3
+    assert (out / "verdicts.jsonl").read_text() == journal
+
+
+def test_normalized_tests_lose_comments_and_keep_behaviour():
+    text = normalize_tests("import pytest\nfrom m import f  # the code\n\n# helper\ndef test_a():\n    assert f(1) == 2  # yes\n")
+    assert "#" not in text
+    assert text.startswith("import pytest\nfrom m import f\n\n\ndef test_a():")
+
+
+def test_real_code_records_keep_their_module_import():
+    example = from_record({"task_id": "pypi-x-0", "code": "def f():\n    return 1\n", "module": "pkg.mod",
+                           "tests": "from pkg.mod import f\n\n\ndef test_f():\n    assert f() == 1\n"})
+    assert example.module == "pkg.mod"
+    assert "from solution import" not in example.tests
