@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="1.5b")
     parser.add_argument("--lora")
     parser.add_argument("--limit", type=int, help="tasks per set")
+    parser.add_argument("--module-limit", type=int, help="tasks of the module-level set (default: --limit)")
     parser.add_argument("--sets", default="function,module")
     parser.add_argument("--systems", default="raw,pipeline,pynguin",
                         help="which of raw, pipeline, pynguin to run (pipeline is the slow one)")
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         if "function" in args.sets:
             task_sets["function-level (MBPP held-out split)"] = mbpp_test_tasks(Path(tmp), args.limit)
         if "module" in args.sets:
-            task_sets["module-level (PyPI modules)"] = pypi_tasks(args.limit)
+            task_sets["module-level (PyPI modules)"] = pypi_tasks(args.module_limit or args.limit)
         for name, tasks in task_sets.items():
             rows[name] = []
             for label, lora in variants:

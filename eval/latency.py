@@ -57,7 +57,7 @@ def run(model: str, lora: str | None) -> dict:
         })
     seconds = [r["model_seconds"] for r in rows]
     return {
-        "command": f"python -m eval.latency --model {model}" + (f" --lora {lora}" if lora else ""),
+        "command": f"python -m eval.latency --model {model} --lora {lora}",
         "machine": machine(),
         "model": report.model_id,
         "model_sha256": report.model_sha256,
@@ -92,7 +92,7 @@ def to_markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="1.5b")
-    parser.add_argument("--lora")
+    parser.add_argument("--lora", default="bundled", help="'bundled' (our adapter), 'none', or a GGUF path")
     parser.add_argument("--out", default=str(REPO / "eval" / "results"))
     args = parser.parse_args(argv)
     result = run(args.model, args.lora)
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     from pytest_utgen.model_store import MODELS
 
     label = args.model if args.model.lower() in MODELS else Path(args.model).stem
-    name = f"latency-{label}" + ("-lora" if args.lora else "")
+    name = f"latency-{label}" + ("" if args.lora == "none" else "-lora")
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / f"{name}.md").write_text(to_markdown(result))
     print(to_markdown(result))

