@@ -85,23 +85,29 @@ class LoopBreaker:
     """llama.cpp logits processor that steers greedy decoding out of loops.
 
     Small models decoding greedily can repeat one block of tokens until max_tokens. When the last
-    tokens are one block (6 to 48 tokens) repeated three times, the token that would start a
-    fourth copy is banned, so the model takes its next-best continuation (often closing the
-    list or starting a new test). After ``max_breaks`` such bans only end-of-generation is left.
+    tokens are one short block (6 to 48 tokens) repeated three times, or one long block (up to 320
+    tokens: a whole test function) repeated twice, the token that would start the next copy is
+    banned, so the model takes its next-best continuation (often closing the list or starting a
+    new test). After ``max_breaks`` such bans only end-of-generation is left.
     """
 
-    def __init__(self, eos_token: int, min_block: int = 6, max_block: int = 48, repeats: int = 3, max_breaks: int = 8):
+    def __init__(self, eos_token: int, min_block: int = 6, max_block: int = 48, repeats: int = 3,
+                 max_long_block: int = 320, max_breaks: int = 8):
         self.eos_token = eos_token
         self.min_block, self.max_block, self.repeats = min_block, max_block, repeats
+        self.max_long_block = max_long_block
         self.max_breaks = max_breaks
         self.breaks = 0
 
     def loop_block(self, tokens) -> int:
-        """Length of the block ``tokens`` ends with ``repeats`` copies of, or 0."""
+        """Length of the block ``tokens`` ends with enough copies of to be a loop, or 0."""
         n = len(tokens)
-        for block in range(self.min_block, min(self.max_block, n // self.repeats) + 1):
+        for block in range(self.min_block, min(self.max_long_block, n // 2) + 1):
+            repeats = self.repeats if block <= self.max_block else 2
+            if block * repeats > n or tokens[n - 1] != tokens[n - 1 - block]:
+                continue
             last = list(tokens[n - block:])
-            if all(list(tokens[n - (k + 1) * block: n - k * block]) == last for k in range(1, self.repeats)):
+            if all(list(tokens[n - (k + 1) * block: n - k * block]) == last for k in range(1, repeats)):
                 return block
         return 0
 

@@ -44,6 +44,8 @@ MODELS: dict[str, ModelSpec] = {
         version="0.2.0",
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        adapter="utgen-1.5b-lora.gguf",  # docs/model.md
+        adapter_sha256="96d4f5fbd98d70cc5c9662d189e4cad9e2f58fcb63b1d8b866981d88a2951aea",
     ),
     "0.5b": ModelSpec(
         key="0.5b",

@@ -222,3 +222,13 @@ def test_loop_breaker_bans_the_token_that_would_repeat_the_block_then_ends():
     assert scores[5] == -np.inf and np.isfinite(scores[11])
     scores = breaker(looping, np.zeros(16))
     assert scores[0] == 0.0 and np.isinf(scores[1:]).all()
+
+
+def test_loop_breaker_catches_a_whole_test_function_written_twice():
+    from pytest_utgen.generate import LoopBreaker
+
+    breaker = LoopBreaker(eos_token=0)
+    function = list(range(100, 180))
+    assert breaker.loop_block([1, 2] + function * 2) == 80
+    assert breaker.loop_block([1, 2] + function + function[:-1] + [7]) == 0
+    assert breaker.loop_block([1, 2] + list(range(10, 30)) * 2) == 0

@@ -35,6 +35,7 @@ PROBLEM_TIMEOUT = 120.0
 TEST_SECONDS = 5.0
 MUTANT_SECONDS = 0.5
 MEMORY_LIMIT_MB = 2048
+MAX_NEW_TOKENS = 768  # trainer.corpus.sample's default
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Verdict:
 
     task_id: str
     samples: int = 0
+    truncated: int = 0
     no_code: int = 0
     not_collecting: int = 0
     candidates_passing: int = 0
@@ -70,10 +72,16 @@ def module_file(root: Path, module: str) -> Path:
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-def candidate_files(problem: Problem, texts: list[str], module_source: str) -> tuple[dict[str, str], int]:
-    """Test files extracted from the samples (copies of the code under test replaced by imports)."""
+def candidate_files(problem: Problem, texts: list[str | None], module_source: str) -> tuple[dict[str, str], int]:
+    """Test files extracted from the samples (copies of the code under test replaced by imports).
+
+    A ``None`` text is a sample cut by the token limit: such replies are usually a loop, and training
+    on their salvaged beginnings teaches the model to write until the limit, so they are skipped.
+    """
     files, no_code = {}, 0
     for index, text in enumerate(texts):
+        if text is None:
+            continue
         try:
             code = extract_code(text)
             code = unshadow(code, module_source, problem.module)
@@ -84,9 +92,9 @@ def candidate_files(problem: Problem, texts: list[str], module_source: str) -> t
     return files, no_code
 
 
-def judge(problem: Problem, texts: list[str]) -> Verdict:
+def judge(problem: Problem, texts: list[str | None]) -> Verdict:
     """Run the problem's candidates in a child process and pick the best surviving file."""
-    verdict = Verdict(problem.task_id, samples=len(texts))
+    verdict = Verdict(problem.task_id, samples=len(texts), truncated=texts.count(None))
     with tempfile.TemporaryDirectory(prefix="utgen-corpus-") as tmp:
         work = Path(tmp)
         src = work / "src"
@@ -94,7 +102,7 @@ def judge(problem: Problem, texts: list[str]) -> Verdict:
         target = module_file(src, problem.module)
         files, verdict.no_code = candidate_files(problem, texts, target.read_text(encoding="utf-8"))
         if not files:
-            verdict.error = "no code in any sample"
+            verdict.error = "no complete sample with code"
             return verdict
         tests_dir = work / "candidates"
         tests_dir.mkdir()
@@ -170,13 +178,14 @@ def normalize_tests(source: str) -> str:
     return "\n\n\n".join(blocks) + "\n"
 
 
-def read_samples(path: Path) -> dict[str, list[str]]:
-    """Sample texts per task id, in sample order."""
-    by_task: dict[str, list[tuple[int, str]]] = defaultdict(list)
+def read_samples(path: Path, max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, list[str | None]]:
+    """Sample texts per task id, in sample order; None for a sample that reached the token limit."""
+    by_task: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            by_task[row["task_id"]].append((row["sample"], row["text"]))
+            cut = row.get("tokens", 0) >= max_new_tokens
+            by_task[row["task_id"]].append((row["sample"], None if cut else row["text"]))
     return {task: [text for _, text in sorted(items)] for task, items in by_task.items()}
 
 
@@ -228,6 +237,7 @@ def corpus_stats(problems: list[Problem], sampled: list[Problem], verdicts: list
         counts = by_source[kind[v.task_id]]
         counts["sampled"] += 1
         counts["samples"] += v.samples
+        counts["samples_cut_at_token_limit"] += v.truncated
         counts["samples_without_code"] += v.no_code
         counts["files_not_collecting"] += v.not_collecting
         counts["tests_run"] += v.tests_run
