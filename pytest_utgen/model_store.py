@@ -45,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         adapter="utgen-1.5b-lora.gguf",  # docs/model.md
-        adapter_sha256="96d4f5fbd98d70cc5c9662d189e4cad9e2f58fcb63b1d8b866981d88a2951aea",
+        adapter_sha256="b06c476403d83e21788ce682acdf039fd96b520af23ef6fbec45625f766bb578",
     ),
     "0.5b": ModelSpec(
         key="0.5b",
