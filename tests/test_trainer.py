@@ -171,3 +171,24 @@ def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
     assert resumed["steps"] == 4
     log = json.loads((tmp_path / "run" / "loss_log.json").read_text())
     assert [p["step"] for p in log["train"]] == [1, 2, 3, 4]
+
+
+def test_corpus_sampling_batches_resumes_and_counts_tokens(tiny_model, tmp_path):
+    from trainer.corpus.problems import Problem, write_problems
+    from trainer.corpus.sample import done_task_ids, sample
+
+    hf_dir, _, _ = tiny_model
+    problems = [Problem(f"toy-{i}", "toy", "solution", f"def f{i}(x):\n    return x + {i}\n" * (i + 1), "/")
+                for i in range(5)]
+    write_problems(problems, tmp_path / "problems.jsonl")
+    out = tmp_path / "samples.jsonl"
+    first = sample(tmp_path / "problems.jsonl", str(hf_dir), out, samples=2, max_new_tokens=4,
+                   prompts_per_batch=2, time_limit=0.0)
+    assert first["problems_sampled"] == 2 and first["problems_left"] == 3
+    second = sample(tmp_path / "problems.jsonl", str(hf_dir), out, samples=2, max_new_tokens=4, batch_tokens=10)
+    assert second["problems_sampled"] == 3 and second["problems_left"] == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 10 and done_task_ids(out) == {p.task_id for p in problems}
+    assert all(0 < row["tokens"] <= 4 for row in rows)
+    for problem in problems:
+        assert sorted(row["sample"] for row in rows if row["task_id"] == problem.task_id) == [0, 1]

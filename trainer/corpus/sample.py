@@ -34,6 +34,7 @@ def sample(
     """Append ``samples`` completions per problem to ``out_path``; returns counts and throughput.
 
     A batch holds at most ``prompts_per_batch`` prompts and ``batch_tokens`` prompt tokens (all samples).
+    After ``time_limit`` seconds no new batch starts (each call makes progress; rerun to continue).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -59,8 +60,6 @@ def sample(
     generated = 0
     start = 0
     while start < len(todo):
-        if time_limit is not None and time.perf_counter() - started > time_limit:
-            break
         end = start + 1
         while (end < len(todo) and end - start < prompts_per_batch
                and (end + 1 - start) * samples * lengths[todo[end]["task_id"]] <= batch_tokens):
@@ -84,6 +83,8 @@ def sample(
         generated += len(batch)
         print(f"sampled {generated}/{len(todo)} problems, {new_tokens} tokens, "
               f"{time.perf_counter() - started:.0f} s", flush=True)
+        if time_limit is not None and time.perf_counter() - started > time_limit:
+            break
     seconds = time.perf_counter() - started
     return {"problems_sampled": generated, "problems_left": len(todo) - generated, "new_tokens": new_tokens,
             "seconds": round(seconds, 1), "tokens_per_s": round(new_tokens / seconds, 1),
