@@ -2,14 +2,7 @@
 # On the GPU machine, once the 1.5B GGUF chunks (m15_*) and records.jsonl are in /root/acc: verify the
 # GGUF, dequantize it once, QLoRA on the corpus (resumes from its last checkpoint), return results in $OUT.
 set -u
-export PYTHONPATH=/root/site:$PWD PYTHONUNBUFFERED=1
-SHA=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
-cd /root/acc
-if [ ! -f qwen15.gguf ]; then cat m15_* > qwen15.gguf && rm m15_*; fi
-echo "$SHA  qwen15.gguf" | sha256sum -c - | tee "$OUT/sha256.txt" || exit 1
-cd - >/dev/null
-python3 -c "from pathlib import Path; from trainer.gguf_io import dequantize_gguf; \
-dequantize_gguf(Path('/root/acc/qwen15.gguf'), Path('/root/acc/base15-hf'))" 2>&1 | tail -1
+source "$(dirname "$0")/device_base.sh"
 RESUME=""; [ -d /root/acc/corpus-run/checkpoint ] && RESUME="--resume"
 timeout "${LIMIT:-540}" python3 -m trainer --config trainer/configs/corpus-1.5b-qlora.toml --base /root/acc/base15-hf \
   --data /root/acc/records.jsonl --output-dir /root/acc/corpus-run $RESUME 2>&1 \
