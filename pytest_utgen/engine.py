@@ -166,6 +166,7 @@ class Engine:
             self._run_together(works, workspace, user_tests, source_dirs)
             if self.identity:
                 report.model_id, report.model_sha256 = self.identity.cache_key, self.identity.sha256
+                report.lora = str(self.identity.lora) if self.identity.lora else None
             for work in works:
                 if self.identity and work.report.status in (GENERATED, CACHED):
                     work.report.model_id, work.report.model_sha256 = self.identity.cache_key, self.identity.sha256

@@ -10,6 +10,8 @@ import json
 import re
 
 import pytest
+
+from pytest_utgen.model_store import MODELS
 from conftest import snapshot
 from test_plugin_cli import pytest_cmd, run
 
@@ -25,6 +27,9 @@ def test_pytest_utgen_with_the_real_model_then_a_free_rerun(example_project, req
 
     report = json.loads((example_project / "first.json").read_text())
     assert report["model_sha256"] == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    adapter = MODELS["1.5b"]
+    assert report["model_id"].endswith(f"+lora@{adapter.adapter_sha256[:12]}")
+    assert report["lora"].endswith(adapter.adapter)
     assert sorted(m["module"] for m in report["modules"]) == ["shopkit.inventory", "shopkit.pricing"]
     assert report["model_calls"] >= 2
     assert sum(m["tests_kept"] for m in report["modules"]) >= 3
