@@ -121,6 +121,13 @@ def test_generate_never_overwrites_a_user_file(example_project, scripted_model):
     assert mine.read_text() == before and server.requests == []
 
 
+def as_in_a_terminal() -> None:
+    """In the child: SIGINT delivered and handled as in an interactive shell, whatever the test runner's
+    own signal state is (an ignored or blocked SIGINT is inherited across fork and exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_mid_run_leaves_no_partial_files(example_project, scripted_model, tmp_path):
     entered = []
 
@@ -135,7 +142,7 @@ def test_ctrl_c_mid_run_leaves_no_partial_files(example_project, scripted_model,
     tmpdir.mkdir()
     process = subprocess.Popen(utgen_cmd("run", "src", "--endpoint", server.url), cwd=example_project,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "TMPDIR": str(tmpdir)})
+                               env={**os.environ, "TMPDIR": str(tmpdir)}, preexec_fn=as_in_a_terminal)
     deadline = time.monotonic() + 60
     while not entered and time.monotonic() < deadline:
         time.sleep(0.1)
