@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pytest_utgen.config import load_config
+from pytest_utgen.discover import module_path
 from pytest_utgen.engine import Engine, identify_model, make_backend
 from pytest_utgen.generate import Backend, CodeExtractionError, extract_code
 from pytest_utgen.prompt import build_messages
@@ -65,8 +66,7 @@ class Task:
 
     @property
     def module_file(self) -> Path:
-        path = self.source_root / Path(*self.module.split("."))
-        return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        return module_path(self.source_root, self.module)
 
 
 def mbpp_test_tasks(workdir: Path, limit: int | None) -> list[Task]:
@@ -140,13 +140,17 @@ def pynguin_python(base_python: str) -> Path:
 
 
 def pynguin_file(task: Task, seconds: int, python: Path) -> tuple[str | None, float]:
-    """Pynguin's test file for a module, from its own venv, with a fixed search time."""
+    """Pynguin's test file for a module, from its own venv, with a fixed search time.
+
+    Pynguin writes a ``pynguin-report`` folder into its working directory: it runs in the temp dir.
+    """
     with tempfile.TemporaryDirectory(prefix="pynguin-") as out:
         started = time.perf_counter()
         subprocess.run(
             [str(python), "-m", "pynguin", "--project-path", str(task.source_root), "--module-name", task.module,
              "--output-path", out, "--maximum-search-time", str(seconds), "-v"],
-            env={**os.environ, "PYNGUIN_DANGER_AWARE": "1"}, capture_output=True, text=True, timeout=seconds * 10 + 120,
+            cwd=out, env={**os.environ, "PYNGUIN_DANGER_AWARE": "1"}, capture_output=True, text=True,
+            timeout=seconds * 10 + 120,
         )
         elapsed = time.perf_counter() - started
         files = sorted(Path(out).glob("test_*.py"))
@@ -254,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
-    variants = [("base", "none")] + ([("lora", args.lora)] if args.lora else [])
     systems = set(args.systems.split(","))
+    variants = [("base", "none")] + ([("lora", args.lora)] if args.lora else [])
+    if not systems & {"raw", "pipeline"}:
+        variants = []  # Pynguin only: no model to load
     rows: dict[str, list[dict]] = {}
     identity = None
     with tempfile.TemporaryDirectory(prefix="utgen-eval-tasks-") as tmp:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine
+from pytest_utgen.model_store import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "shopkit"
@@ -98,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.model, args.lora)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from pytest_utgen.model_store import MODELS
-
     label = args.model if args.model.lower() in MODELS else Path(args.model).stem
     name = f"latency-{label}" + ("" if args.lora == "none" else "-lora")
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")

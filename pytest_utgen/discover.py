@@ -71,6 +71,12 @@ def _walk_py(root: Path, excluded: Iterable[Path]) -> Iterable[Path]:
                 yield entry
 
 
+def module_path(root: Path, name: str) -> Path:
+    """The file of the dotted module ``name`` under ``root`` (a package's ``__init__.py``)."""
+    path = root / Path(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
 def module_name(path: Path) -> tuple[str, Path]:
     """Dotted import name of ``path`` and the directory that must be on sys.path to import it."""
     path = path.resolve()

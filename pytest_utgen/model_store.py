@@ -157,7 +157,7 @@ def bundled_adapter(model: str) -> Path | None:
         return None
     path = ADAPTER_DIR / spec.adapter
     check_gguf(path)
-    digest = file_sha256(path)
+    digest = verified_sha256(path)
     if digest != spec.adapter_sha256:
         raise ModelError(f"{path} has sha256 {digest}, expected {spec.adapter_sha256}: the installed package is "
                          "corrupt; reinstall pytest-utgen, or run with --utgen-lora none")

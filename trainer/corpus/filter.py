@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pytest_utgen.discover import module_path
 from pytest_utgen.generate import CodeExtractionError, extract_code
 from pytest_utgen.validate import prune, unit_of, unshadow
 from pytest_utgen.writer import atomic_write
-
 from trainer.data import SPLITS, split_of
 
 from .problems import Problem, read_problems
@@ -66,12 +66,6 @@ def top_level_names(code: str) -> list[str]:
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
-def module_file(root: Path, module: str) -> Path:
-    """The file of ``module`` under ``root``."""
-    path = root / Path(*module.split("."))
-    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-
-
 def candidate_files(problem: Problem, texts: list[str | None], module_source: str) -> tuple[dict[str, str], int]:
     """Test files extracted from the samples (copies of the code under test replaced by imports).
 
@@ -99,7 +93,7 @@ def judge(problem: Problem, texts: list[str | None]) -> Verdict:
         work = Path(tmp)
         src = work / "src"
         shutil.copytree(problem.root, src, ignore=shutil.ignore_patterns("__pycache__", "*.dist-info"))
-        target = module_file(src, problem.module)
+        target = module_path(src, problem.module)
         files, verdict.no_code = candidate_files(problem, texts, target.read_text(encoding="utf-8"))
         if not files:
             verdict.error = "no complete sample with code"

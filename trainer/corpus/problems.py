@@ -14,8 +14,8 @@ import sysconfig
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pytest_utgen.discover import module_path
 from pytest_utgen.prompt import build_messages, split_source
-
 from trainer.mbpp import mbpp_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,9 +149,7 @@ def pypi_problems(cache: Path) -> list[Problem]:
         if not root.is_dir():
             subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(root),
                             requirement], check=True, capture_output=True)
-        path = root / Path(*module.split("."))
-        module_file = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-        problems += module_chunks(f"pypi-{module}", f"pypi:{requirement}", module, module_file, root)
+        problems += module_chunks(f"pypi-{module}", f"pypi:{requirement}", module, module_path(root, module), root)
     return problems
 
 

@@ -49,6 +49,7 @@ def sample(
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
     model.to(device).eval()
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id) if i is not None]
+    not_generated = torch.tensor(stop_ids + [tokenizer.pad_token_id], device=device)
     done = done_task_ids(out_path)
     rows = [json.loads(line) for line in problems_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     todo = [r for r in rows if r["task_id"] not in done]
@@ -71,13 +72,14 @@ def sample(
                                     max_new_tokens=max_new_tokens, num_return_sequences=samples,
                                     eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id)
         completions = output[:, encoded["input_ids"].shape[1]:]
+        generated_tokens = (~torch.isin(completions, not_generated)).sum(dim=1).tolist()
         with open(out_path, "a", encoding="utf-8") as handle:
             for index, row in enumerate(batch):
                 for k in range(samples):
-                    ids = completions[index * samples + k]
-                    count = int((~torch.isin(ids, torch.tensor(stop_ids + [tokenizer.pad_token_id], device=ids.device))).sum())
+                    row_index = index * samples + k
+                    count = generated_tokens[row_index]
                     new_tokens += count
-                    text = tokenizer.decode(ids, skip_special_tokens=True)
+                    text = tokenizer.decode(completions[row_index], skip_special_tokens=True)
                     handle.write(json.dumps({"task_id": row["task_id"], "sample": k, "text": text,
                                              "tokens": count}) + "\n")
         generated += len(batch)
