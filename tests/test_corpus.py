@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.corpus.filter import filter_corpus, judge, normalize_tests
+from trainer.corpus.filter import filter_corpus, judge, minimal_tests, normalize_tests
 from trainer.corpus.problems import Problem, assert_not_held_out, write_problems
 from trainer.data import from_record, split_of
 
@@ -83,9 +83,42 @@ def test_the_candidate_killing_most_mutants_wins_and_only_passing_tests_are_kept
     assert record["mutants"] == verdict.mutants
     assert record["mutants_killed"] == verdict.killed
     assert verdict.killed >= verdict.mutants - 2 > 0
-    assert record["tests_kept"] == 4
+    assert record["tests_passing"] == 4
+    assert record["tests_kept"] == 3  # test_empty kills no mutant test_scaled has not killed
     assert "def test_just_above_the_cap" in record["tests"] and "test_wrong" not in record["tests"]
+    assert "test_empty" not in record["tests"]
     assert record["code"] == SOLUTION and record["module"] is None
+
+
+def test_minimal_tests_is_a_greedy_cover_in_file_order_of_passing_units():
+    units = {
+        "test_a": {"cases": 1, "passed": True, "killed": {"m1", "m2"}},
+        "test_b": {"cases": 1, "passed": True, "killed": {"m2"}},
+        "test_c": {"cases": 2, "passed": False, "killed": {"m3"}},
+        "test_d": {"cases": 1, "passed": True, "killed": {"m3", "m1"}},
+        "test_e": {"cases": 1, "passed": True, "killed": set()},
+    }
+    assert minimal_tests(units, judged_by_mutants=True) == ["test_a", "test_d"]
+    assert minimal_tests(units, judged_by_mutants=False) == ["test_a", "test_b", "test_d"]
+
+
+def test_a_parametrized_test_with_one_failing_case_is_not_kept(tmp_path):
+    mixed = """```python
+import pytest
+from solution import capped_sum
+
+
+@pytest.mark.parametrize("values, expected", [([1, 2], 9), ([1], 4)])
+def test_cases(values, expected):
+    assert capped_sum(values, 3) == expected
+
+
+def test_capped():
+    assert capped_sum([60, 70], 1) == 100
+```"""
+    verdict = judge(toy_problem(tmp_path), [mixed])
+    assert verdict.tests_run == 3 and verdict.tests_passed == 2
+    assert "test_cases" not in verdict.record["tests"] and "def test_capped" in verdict.record["tests"]
 
 
 def test_a_test_that_asserts_nothing_kills_only_crashing_mutants(tmp_path):

@@ -1,6 +1,7 @@
 """Execution filter, as CodeRM built its data: run every candidate against the ground truth, drop
-files that do not collect, keep the passing test functions, rank candidates by the mutants they kill
-(mutmut's mutants of the problem's functions) and keep the best per problem.
+files that do not collect, keep the passing test functions that kill a mutant no earlier one killed
+(mutmut's mutants of the problem's functions), rank candidates by the mutants they kill, then by fewer
+tests, and keep the best per problem.
 
 Each problem's verdict is journalled to ``verdicts.jsonl`` as it is reached (a rerun resumes; delete the
 file to start over). Writes ``records.jsonl`` (trainer schema ``{task_id, question, code, module, tests, ...}``),
@@ -36,6 +37,7 @@ TEST_SECONDS = 5.0
 MUTANT_SECONDS = 0.5
 MEMORY_LIMIT_MB = 2048
 MAX_NEW_TOKENS = 768  # trainer.corpus.sample's default
+MAX_TESTS_WITHOUT_MUTANTS = 3
 
 
 @dataclass
@@ -124,40 +126,72 @@ def judge(problem: Problem, texts: list[str | None]) -> Verdict:
 
 
 def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verdict) -> Verdict:
-    """Keep the candidate whose passing tests kill the most mutants (then: the most passing tests)."""
+    """Keep the candidate whose minimal passing tests kill the most mutants (then: fewest tests, shortest file)."""
     broken = {Path(nodeid).name for nodeid in results["collect_errors"]}
     verdict.not_collecting = len(broken & set(files))
     verdict.mutants = len(results["mutants"])
     if results.get("mutation_error"):
         verdict.notes.append(f"mutmut: {results['mutation_error'][:200]}")
-    per_file: dict[str, dict] = defaultdict(lambda: {"passing": set(), "run": 0, "killed": set()})
-    for nodeid, outcome in results["tests"].items():
-        name = Path(nodeid.split("::")[0]).name
-        if name in broken or name not in files:
-            continue
-        entry = per_file[name]
-        entry["run"] += 1
-        verdict.tests_run += 1
-        if outcome["passed"]:
-            entry["passing"].add(unit_of(nodeid))
-            entry["killed"].update(outcome["killed"], outcome["timeouts"])
-            verdict.tests_passed += 1
-    survivors = {name: entry for name, entry in per_file.items() if entry["passing"]}
-    verdict.candidates_passing = len(survivors)
-    if not survivors:
+    outcomes = unit_outcomes(results["tests"], set(files) - broken)
+    for units in outcomes.values():
+        verdict.tests_run += sum(u["cases"] for u in units.values())
+        verdict.tests_passed += sum(u["cases_passed"] for u in units.values())
+    verdict.candidates_passing = sum(any(u["passed"] for u in units.values()) for units in outcomes.values())
+    if not verdict.candidates_passing:
         verdict.error = "no passing test"
         return verdict
-    best = max(sorted(survivors), key=lambda n: (len(survivors[n]["killed"]), len(survivors[n]["passing"])))
-    entry = survivors[best]
-    verdict.killed = len(entry["killed"])
+    chosen = {name: minimal_tests(units, verdict.mutants > 0) for name, units in outcomes.items()}
+    texts = {name: normalize_tests(prune(files[name], set(keep))) for name, keep in chosen.items() if keep}
+    if not texts:
+        verdict.error = "no test kills a mutant"
+        return verdict
+
+    def killed_by(name: str) -> set[str]:
+        return set().union(*(outcomes[name][unit]["killed"] for unit in chosen[name]))
+
+    best = max(sorted(texts), key=lambda n: (len(killed_by(n)), -len(chosen[n]), -len(texts[n])))
+    verdict.killed = len(killed_by(best))
     verdict.record = {
         "task_id": problem.task_id, "source": problem.source, "question": problem.question, "code": problem.code,
         "module": None if problem.module == "solution" else problem.module,
-        "tests": normalize_tests(prune(files[best], entry["passing"])),
-        "tests_kept": len(entry["passing"]), "tests_run": entry["run"],
+        "tests": texts[best], "tests_kept": len(chosen[best]),
+        "tests_passing": sum(u["passed"] for u in outcomes[best].values()), "tests_run": len(outcomes[best]),
         "mutants": verdict.mutants, "mutants_killed": verdict.killed,
     }
     return verdict
+
+
+def unit_outcomes(tests: dict[str, dict], collected: set[str]) -> dict[str, dict[str, dict]]:
+    """Per collected candidate file, its test units in run order: cases (passed), passed (every case), mutants killed."""
+    per_file: dict[str, dict[str, dict]] = defaultdict(dict)
+    for nodeid, outcome in tests.items():
+        name = Path(nodeid.split("::")[0]).name
+        if name not in collected:
+            continue
+        unit = per_file[name].setdefault(unit_of(nodeid), {"cases": 0, "cases_passed": 0, "passed": True, "killed": set()})
+        unit["cases"] += 1
+        unit["cases_passed"] += outcome["passed"]
+        unit["passed"] = unit["passed"] and outcome["passed"]
+        unit["killed"].update(outcome["killed"], outcome["timeouts"])
+    return per_file
+
+
+def minimal_tests(units: dict[str, dict], judged_by_mutants: bool) -> list[str]:
+    """The passing units worth keeping, in file order.
+
+    With mutants to judge by: each kept unit kills a mutant no earlier kept unit killed (a greedy cover,
+    so a file of twelve tests that kill what three kill trains the model to write the three). Without
+    mutants (mutmut made none): the first ``MAX_TESTS_WITHOUT_MUTANTS`` passing units.
+    """
+    passing = [name for name, unit in units.items() if unit["passed"]]
+    if not judged_by_mutants:
+        return passing[:MAX_TESTS_WITHOUT_MUTANTS]
+    kept, covered = [], set()
+    for name in passing:
+        if units[name]["killed"] - covered:
+            kept.append(name)
+            covered |= units[name]["killed"]
+    return kept
 
 
 def normalize_tests(source: str) -> str:
