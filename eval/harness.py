@@ -69,15 +69,15 @@ class Task:
         return module_path(self.source_root, self.module)
 
 
-def mbpp_test_tasks(workdir: Path, limit: int | None) -> list[Task]:
-    """The MBPP problems of the trainer's held-out test split, each as ``solution.py``."""
+def mbpp_split_tasks(workdir: Path, limit: int | None, split: str = "test") -> list[Task]:
+    """The MBPP problems of one of the trainer's splits (``test``: held out), each as ``solution.py``."""
     from trainer.data import split_of
     from trainer.mbpp import mbpp_record
 
     tasks = []
     for line in MBPP.read_text(encoding="utf-8").splitlines():
         record = mbpp_record(json.loads(line))
-        if split_of(record["task_id"]) != "test":
+        if split_of(record["task_id"]) != split:
             continue
         root = workdir / record["task_id"]
         root.mkdir(parents=True)
@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="tasks per set")
     parser.add_argument("--module-limit", type=int, help="tasks of the module-level set (default: --limit)")
     parser.add_argument("--sets", default="function,module")
+    parser.add_argument("--split", choices=["test", "val"], default="test",
+                        help="MBPP split of the function-level set: test (held out) or val (for choosing a model)")
+    parser.add_argument("--skip-base", action="store_true", help="run only the --lora adapter, not the base model")
     parser.add_argument("--systems", default="raw,pipeline,pynguin",
                         help="which of raw, pipeline, pynguin to run (pipeline is the slow one)")
     parser.add_argument("--pynguin-seconds", type=int, default=30)
@@ -259,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     systems = set(args.systems.split(","))
-    variants = [("base", "none")] + ([("lora", args.lora)] if args.lora else [])
+    variants = ([] if args.skip_base and args.lora else [("base", "none")]) + ([("lora", args.lora)] if args.lora else [])
     if not systems & {"raw", "pipeline"}:
         variants = []  # Pynguin only: no model to load
     rows: dict[str, list[dict]] = {}
@@ -267,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="utgen-eval-tasks-") as tmp:
         task_sets = {}
         if "function" in args.sets:
-            task_sets["function-level (MBPP held-out split)"] = mbpp_test_tasks(Path(tmp), args.limit)
+            title = "held-out" if args.split == "test" else "validation"
+            task_sets[f"function-level (MBPP {title} split)"] = mbpp_split_tasks(Path(tmp), args.limit, args.split)
         if "module" in args.sets:
             task_sets["module-level (PyPI modules)"] = pypi_tasks(args.module_limit or args.limit)
         for name, tasks in task_sets.items():

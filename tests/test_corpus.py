@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,35 +92,52 @@ def test_the_candidate_killing_most_mutants_wins_and_only_passing_tests_are_kept
     assert record["code"] == SOLUTION and record["module"] is None
 
 
-def test_minimal_tests_is_a_greedy_cover_in_file_order_of_passing_units():
+def case(passed: bool, *killed: str, index: int | None = None) -> dict:
+    return {"passed": passed, "killed": set(killed), "index": index}
+
+
+def test_minimal_tests_is_a_greedy_cover_in_file_order_of_passing_cases():
     units = {
-        "test_a": {"cases": 1, "passed": True, "killed": {"m1", "m2"}},
-        "test_b": {"cases": 1, "passed": True, "killed": {"m2"}},
-        "test_c": {"cases": 2, "passed": False, "killed": {"m3"}},
-        "test_d": {"cases": 1, "passed": True, "killed": {"m3", "m1"}},
-        "test_e": {"cases": 1, "passed": True, "killed": set()},
+        "test_a": {"editable": False, "cases": [case(True, "m1", "m2")]},
+        "test_b": {"editable": False, "cases": [case(True, "m2")]},
+        "test_c": {"editable": False, "cases": [case(True, "m3"), case(False)]},
+        "test_d": {"editable": True, "cases": [case(True, "m1", index=0), case(False, index=1),
+                                               case(True, "m4", index=2), case(True, "m4", index=3)]},
+        "test_e": {"editable": False, "cases": [case(True, "m3", "m5")]},
+        "test_f": {"editable": False, "cases": [case(True)]},
     }
-    assert minimal_tests(units, judged_by_mutants=True) == ["test_a", "test_d"]
-    assert minimal_tests(units, judged_by_mutants=False) == ["test_a", "test_b", "test_d"]
+    assert minimal_tests(units, judged_by_mutants=True) == {"test_a": None, "test_d": [2], "test_e": None}
+    assert minimal_tests(units, judged_by_mutants=False) == {"test_a": None, "test_b": None, "test_d": [0, 2, 3]}
 
 
-def test_a_parametrized_test_with_one_failing_case_is_not_kept(tmp_path):
+def test_a_failing_parametrized_case_is_cut_from_its_list_and_the_rest_kept(tmp_path):
     mixed = """```python
 import pytest
 from solution import capped_sum
 
 
-@pytest.mark.parametrize("values, expected", [([1, 2], 9), ([1], 4)])
+@pytest.mark.parametrize("values, expected", [([1, 2], 9), ([1], 4), ([60, 70], 100)])
 def test_cases(values, expected):
     assert capped_sum(values, 3) == expected
 
 
-def test_capped():
-    assert capped_sum([60, 70], 1) == 100
+@pytest.mark.parametrize("values", [[1], [2]])
+@pytest.mark.parametrize("factor", [0, 1])
+def test_stacked(values, factor):
+    assert capped_sum(values, factor) == values[0] * factor + (factor == 1 and values[0] == 2)
 ```"""
     verdict = judge(toy_problem(tmp_path), [mixed])
-    assert verdict.tests_run == 3 and verdict.tests_passed == 2
-    assert "test_cases" not in verdict.record["tests"] and "def test_capped" in verdict.record["tests"]
+    assert verdict.tests_run == 7 and verdict.tests_passed == 5
+    tests = verdict.record["tests"]
+    assert "([1, 2], 9), ([60, 70], 100)]" in tests and "([1], 4)" not in tests
+    assert "test_stacked" not in tests  # stacked marks are kept or dropped whole, and one case fails
+    run_dir = tmp_path / "rerun"
+    run_dir.mkdir()
+    (run_dir / "solution.py").write_text(SOLUTION)
+    (run_dir / "test_kept.py").write_text(tests)
+    rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_kept.py"],
+                           cwd=run_dir, capture_output=True, text=True)
+    assert rerun.returncode == 0 and "2 passed" in rerun.stdout
 
 
 def test_a_test_that_asserts_nothing_kills_only_crashing_mutants(tmp_path):

@@ -3,7 +3,8 @@
 In a workspace holding the ground truth and candidate test files: mutate the module under test with
 mutmut (its mutants sit behind mutmut's trampolines), run the candidates with pytest once on the real
 code, then re-run every passing test against each mutant of the problem's functions and write, per
-test, whether it passed and which mutants it killed (a failure, an error or a timeout kills). A mutant
+test, whether it passed, which mutants it killed (a failure, an error or a timeout kills) and, for a
+parametrized case, its parameter indices. A mutant
 already killed by an earlier test of the same file is not run again: the union per file is what counts.
 """
 
@@ -66,7 +67,9 @@ class KillMatrix:
                     set_mutant_under_test(None)
                     os.environ["MUTANT_UNDER_TEST"] = ""
         already.update(killed, timeouts)
-        self.tests[item.nodeid] = {"passed": passed, "killed": killed, "timeouts": timeouts}
+        callspec = getattr(item, "callspec", None)
+        self.tests[item.nodeid] = {"passed": passed, "killed": killed, "timeouts": timeouts,
+                                   "indices": dict(callspec.indices) if callspec else None}
 
 
 def mutate(module_file: str, module: str, names: list[str]) -> tuple[list[str], str | None]:

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # On the GPU machine, once the 1.5B GGUF chunks (m15_*) and records.jsonl are in /root/acc: verify the
-# GGUF, dequantize it once, QLoRA on the corpus (resumes from its last checkpoint), return results in $OUT.
+# GGUF, dequantize it once, QLoRA on the corpus (each run resumes from its last checkpoint), and return
+# every run's logs and adapter in $OUT as one tar in 15 MiB parts (cat runs.tar.part_* | tar x).
+#   RUNS="lr2e-4=2e-4 lr1e-4=1e-4"   runs as NAME=LR (LR empty: the config's); default: one run "corpus-run"
+#   LIMIT=300                        seconds per run
 set -u
 source "$(dirname "$0")/device_base.sh"
-RESUME=""; [ -d /root/acc/corpus-run/checkpoint ] && RESUME="--resume"
-timeout "${LIMIT:-540}" python3 -m trainer --config trainer/configs/corpus-1.5b-qlora.toml --base /root/acc/base15-hf \
-  --data /root/acc/records.jsonl --output-dir /root/acc/corpus-run $RESUME 2>&1 \
-  | grep -E "^(examples|step|eval|\{|  \"|\})|Error|error" | tee "$OUT/train.log"
-for f in summary.json loss_log.json loss.png; do cp "/root/acc/corpus-run/$f" "$OUT/" 2>/dev/null; done
-[ -f /root/acc/corpus-run/adapter.gguf ] && split -b 15M /root/acc/corpus-run/adapter.gguf "$OUT/adapter.gguf.part_"
+rm -rf /root/acc/out && mkdir -p /root/acc/out
+for run in ${RUNS:-corpus-run=}; do
+  name=${run%%=*}; lr=${run#*=}; dir=/root/acc/$name
+  RESUME=""; [ -d "$dir/checkpoint" ] && RESUME="--resume"
+  mkdir -p "/root/acc/out/$name"
+  timeout "${LIMIT:-540}" python3 -m trainer --config trainer/configs/corpus-1.5b-qlora.toml --base /root/acc/base15-hf \
+    --data /root/acc/records.jsonl --output-dir "$dir" ${lr:+--learning-rate "$lr"} $RESUME 2>&1 \
+    | grep -E "^(examples|step|eval|\{|  \"|\})|Error|error" | tee "/root/acc/out/$name/train.log"
+  for f in summary.json loss_log.json loss.png adapter.gguf; do cp "$dir/$f" "/root/acc/out/$name/" 2>/dev/null; done
+done
+tar -C /root/acc/out -cf - . | split -b 15M - "$OUT/runs.tar.part_"
 ls -la "$OUT"

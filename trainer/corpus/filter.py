@@ -132,22 +132,24 @@ def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verd
     verdict.mutants = len(results["mutants"])
     if results.get("mutation_error"):
         verdict.notes.append(f"mutmut: {results['mutation_error'][:200]}")
-    outcomes = unit_outcomes(results["tests"], set(files) - broken)
-    for units in outcomes.values():
-        verdict.tests_run += sum(u["cases"] for u in units.values())
-        verdict.tests_passed += sum(u["cases_passed"] for u in units.values())
-    verdict.candidates_passing = sum(any(u["passed"] for u in units.values()) for units in outcomes.values())
+    outcomes = unit_outcomes(results["tests"], {name: files[name] for name in set(files) - broken})
+    cases = [case for units in outcomes.values() for unit in units.values() for case in unit["cases"]]
+    verdict.tests_run, verdict.tests_passed = len(cases), sum(case["passed"] for case in cases)
+    verdict.candidates_passing = sum(any(c["passed"] for u in units.values() for c in u["cases"])
+                                     for units in outcomes.values())
     if not verdict.candidates_passing:
         verdict.error = "no passing test"
         return verdict
     chosen = {name: minimal_tests(units, verdict.mutants > 0) for name, units in outcomes.items()}
-    texts = {name: normalize_tests(prune(files[name], set(keep))) for name, keep in chosen.items() if keep}
+    texts = {name: normalize_tests(keep_cases(prune(files[name], set(keep)), keep)) for name, keep in chosen.items() if keep}
     if not texts:
         verdict.error = "no test kills a mutant"
         return verdict
 
     def killed_by(name: str) -> set[str]:
-        return set().union(*(outcomes[name][unit]["killed"] for unit in chosen[name]))
+        units = outcomes[name]
+        return set().union(*(case["killed"] for unit, picked in chosen[name].items()
+                             for index, case in enumerate(units[unit]["cases"]) if picked is None or index in picked))
 
     best = max(sorted(texts), key=lambda n: (len(killed_by(n)), -len(chosen[n]), -len(texts[n])))
     verdict.killed = len(killed_by(best))
@@ -155,43 +157,92 @@ def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verd
         "task_id": problem.task_id, "source": problem.source, "question": problem.question, "code": problem.code,
         "module": None if problem.module == "solution" else problem.module,
         "tests": texts[best], "tests_kept": len(chosen[best]),
-        "tests_passing": sum(u["passed"] for u in outcomes[best].values()), "tests_run": len(outcomes[best]),
+        "tests_passing": sum(case["passed"] for unit in outcomes[best].values() for case in unit["cases"]),
+        "tests_run": sum(len(unit["cases"]) for unit in outcomes[best].values()),
         "mutants": verdict.mutants, "mutants_killed": verdict.killed,
     }
     return verdict
 
 
-def unit_outcomes(tests: dict[str, dict], collected: set[str]) -> dict[str, dict[str, dict]]:
-    """Per collected candidate file, its test units in run order: cases (passed), passed (every case), mutants killed."""
+def parametrized_lists(source: str) -> dict[str, str]:
+    """Test functions with one ``@pytest.mark.parametrize`` over a literal list: name -> its first argument name.
+
+    Only these can lose single failing cases; other parametrized tests are kept or dropped whole.
+    """
+    editable = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            marks = [d for d in node.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func).endswith("parametrize")]
+            if len(marks) == 1 and len(marks[0].args) >= 2 and isinstance(marks[0].args[0], ast.Constant) \
+                    and isinstance(marks[0].args[1], (ast.List, ast.Tuple)):
+                names = marks[0].args[0].value
+                first = names.split(",")[0].strip() if isinstance(names, str) else None
+                if first:
+                    editable[node.name] = first
+    return editable
+
+
+def unit_outcomes(tests: dict[str, dict], sources: dict[str, str]) -> dict[str, dict[str, dict]]:
+    """Per collected candidate file, its test units in run order, each with its cases in run order
+    (passed, mutants killed, index into an editable parametrize list or None) and whether single
+    cases can be dropped."""
     per_file: dict[str, dict[str, dict]] = defaultdict(dict)
+    editable = {name: parametrized_lists(source) for name, source in sources.items()}
     for nodeid, outcome in tests.items():
         name = Path(nodeid.split("::")[0]).name
-        if name not in collected:
+        if name not in sources:
             continue
-        unit = per_file[name].setdefault(unit_of(nodeid), {"cases": 0, "cases_passed": 0, "passed": True, "killed": set()})
-        unit["cases"] += 1
-        unit["cases_passed"] += outcome["passed"]
-        unit["passed"] = unit["passed"] and outcome["passed"]
-        unit["killed"].update(outcome["killed"], outcome["timeouts"])
+        unit_name = unit_of(nodeid)
+        argname = editable[name].get(unit_name)
+        index = (outcome.get("indices") or {}).get(argname) if argname else None
+        unit = per_file[name].setdefault(unit_name, {"cases": [], "editable": argname is not None})
+        unit["editable"] = unit["editable"] and index is not None
+        unit["cases"].append({"passed": outcome["passed"], "killed": set(outcome["killed"]) | set(outcome["timeouts"]),
+                              "index": index})
     return per_file
 
 
-def minimal_tests(units: dict[str, dict], judged_by_mutants: bool) -> list[str]:
-    """The passing units worth keeping, in file order.
+def minimal_tests(units: dict[str, dict], judged_by_mutants: bool) -> dict[str, list[int] | None]:
+    """The passing tests worth keeping, in file order: unit -> the kept parametrize indices (None: whole unit).
 
-    With mutants to judge by: each kept unit kills a mutant no earlier kept unit killed (a greedy cover,
+    With mutants to judge by: each kept case kills a mutant no earlier kept case killed (a greedy cover,
     so a file of twelve tests that kill what three kill trains the model to write the three). Without
-    mutants (mutmut made none): the first ``MAX_TESTS_WITHOUT_MUTANTS`` passing units.
+    mutants (mutmut made none): the first ``MAX_TESTS_WITHOUT_MUTANTS`` passing units. A failing case
+    is dropped alone from an editable parametrize list; from any other unit it drops the unit.
     """
-    passing = [name for name, unit in units.items() if unit["passed"]]
+    kept: dict[str, list[int] | None] = {}
+    covered: set[str] = set()
+    for name, unit in units.items():
+        if not unit["editable"]:
+            if all(case["passed"] for case in unit["cases"]):
+                killed = set().union(*(case["killed"] for case in unit["cases"]))
+                if killed - covered or not judged_by_mutants:
+                    kept[name] = None
+                    covered |= killed
+            continue
+        picked = []
+        for case in unit["cases"]:
+            if case["passed"] and (case["killed"] - covered or not judged_by_mutants):
+                picked.append(case["index"])
+                covered |= case["killed"]
+        if picked:
+            kept[name] = picked
     if not judged_by_mutants:
-        return passing[:MAX_TESTS_WITHOUT_MUTANTS]
-    kept, covered = [], set()
-    for name in passing:
-        if units[name]["killed"] - covered:
-            kept.append(name)
-            covered |= units[name]["killed"]
+        return dict(list(kept.items())[:MAX_TESTS_WITHOUT_MUTANTS])
     return kept
+
+
+def keep_cases(source: str, kept: dict[str, list[int] | None]) -> str:
+    """``source`` with each editable parametrize list cut to the kept indices."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        indices = kept.get(getattr(node, "name", None))
+        if indices is None or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        mark = next(d for d in node.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func).endswith("parametrize"))
+        values = mark.args[1]
+        values.elts = [values.elts[i] for i in sorted(set(indices))]
+    return ast.unparse(tree)
 
 
 def normalize_tests(source: str) -> str:
