@@ -141,7 +141,8 @@ def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verd
         verdict.error = "no passing test"
         return verdict
     chosen = {name: minimal_tests(units, verdict.mutants > 0) for name, units in outcomes.items()}
-    texts = {name: normalize_tests(keep_cases(prune(files[name], set(keep)), keep)) for name, keep in chosen.items() if keep}
+    texts = {name: normalize_tests(keep_cases(prune(files[name], set(keep)), keep))
+             for name, keep in chosen.items() if keep}
     if not texts:
         verdict.error = "no test kills a mutant"
         return verdict
@@ -164,6 +165,11 @@ def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verd
     return verdict
 
 
+def parametrize_marks(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Call]:
+    """The ``@pytest.mark.parametrize(...)`` decorators of a test function."""
+    return [d for d in node.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func).endswith("parametrize")]
+
+
 def parametrized_lists(source: str) -> dict[str, str]:
     """Test functions with one ``@pytest.mark.parametrize`` over a literal list: name -> its first argument name.
 
@@ -172,7 +178,7 @@ def parametrized_lists(source: str) -> dict[str, str]:
     editable = {}
     for node in ast.parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
-            marks = [d for d in node.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func).endswith("parametrize")]
+            marks = parametrize_marks(node)
             if len(marks) == 1 and len(marks[0].args) >= 2 and isinstance(marks[0].args[0], ast.Constant) \
                     and isinstance(marks[0].args[1], (ast.List, ast.Tuple)):
                 names = marks[0].args[0].value
@@ -239,8 +245,7 @@ def keep_cases(source: str, kept: dict[str, list[int] | None]) -> str:
         indices = kept.get(getattr(node, "name", None))
         if indices is None or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        mark = next(d for d in node.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func).endswith("parametrize"))
-        values = mark.args[1]
+        values = parametrize_marks(node)[0].args[1]
         values.elts = [values.elts[i] for i in sorted(set(indices))]
     return ast.unparse(tree)
 
