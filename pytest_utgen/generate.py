@@ -49,7 +49,8 @@ def extract_code(reply: str) -> str:
 
     Raises :class:`CodeExtractionError` for replies with no code, broken code, or no test function.
     """
-    blocks = [body for lang, body in _FENCE.findall(reply) if lang.lower() in ("", "python", "py", "python3")]
+    blocks = [_complete_lines(match) for match in _FENCE.finditer(reply)
+              if match.group(1).lower() in ("", "python", "py", "python3")]
     if not blocks:
         if "def test_" not in reply:
             raise CodeExtractionError("the reply has no Python code block")
@@ -67,6 +68,15 @@ def extract_code(reply: str) -> str:
     ):
         raise CodeExtractionError("the code has no test function")
     return code
+
+
+def _complete_lines(match: re.Match) -> str:
+    """A block's body; for a block the reply ended inside (cut by the token limit), without its unfinished
+    last line, which may still parse (``assert f`` cut from ``assert f(3) == 2``) yet is not what the model meant."""
+    body = match.group(2)
+    if match.group(0).endswith("```") or body.endswith("\n"):
+        return body
+    return body[: body.rfind("\n") + 1]
 
 
 def _longest_parsing_prefix(code: str) -> tuple[str, ast.Module | None]:

@@ -203,6 +203,13 @@ def test_extract_code_keeps_the_complete_lines_of_a_test_cut_off_mid_way():
     assert extract_code(reply) == "from m import f\n\n\ndef test_f():\n    assert f(1) == 1\n    assert f(2) == 2\n"
 
 
+def test_extract_code_drops_the_unfinished_last_line_of_a_cut_reply_even_when_it_parses():
+    reply = "```python\nfrom m import f\n\n\ndef test_f():\n    assert f(1) == 0\n    assert f"
+    assert extract_code(reply) == "from m import f\n\n\ndef test_f():\n    assert f(1) == 0\n"
+    closed = "```python\nfrom m import f\n\n\ndef test_f():\n    assert f```"
+    assert extract_code(closed).endswith("    assert f\n")
+
+
 def test_extract_code_cuts_a_truncated_reply_back_to_complete_tests():
     reply = "```python\nimport x\n\n\ndef test_a():\n    assert x.f() == 1\n\n\ndef test_b():\n    assert x.g('unterminated"
     assert extract_code(reply) == "import x\n\n\ndef test_a():\n    assert x.f() == 1\n"
