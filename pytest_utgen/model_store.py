@@ -45,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         adapter="utgen-1.5b-lora.gguf",  # docs/model.md
-        adapter_sha256="b3d5aa769b339a95495cbffd14452b70d2b9273e7f8e9a4956bf279d3159119c",
+        adapter_sha256="b06c476403d83e21788ce682acdf039fd96b520af23ef6fbec45625f766bb578",
     ),
     "0.5b": ModelSpec(
         key="0.5b",

@@ -8,11 +8,9 @@ from typing import Callable
 
 SYSTEM_PROMPT = (
     "You write pytest unit tests for Python code. Reply with one ```python code block holding a "
-    "complete test file: imports, then short test functions named test_*, each checking one "
-    "behaviour with one to three plain asserts on exact values. Work out every expected value by "
-    "tracing the code as written, not the problem statement; call it only with inputs it handles, "
-    "and use pytest.raises only for errors it raises. Cover every function and branch. No comments, "
-    "no prints, no network."
+    "complete test file: imports, then many short test functions named test_*, each checking one "
+    "behaviour with one to three plain asserts on exact values you are sure of; use pytest.raises "
+    "for errors. Cover every function and branch. No comments, no prints, no network."
 )
 
 
