@@ -260,9 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="a Python 3.10 to create Pynguin's venv with")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.skip_base and not args.lora:
+        parser.error("--skip-base needs --lora: without an adapter there is nothing else to run")
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     systems = set(args.systems.split(","))
-    variants = ([] if args.skip_base and args.lora else [("base", "none")]) + ([("lora", args.lora)] if args.lora else [])
+    variants = ([] if args.skip_base else [("base", "none")]) + ([("lora", args.lora)] if args.lora else [])
     if not systems & {"raw", "pipeline"}:
         variants = []  # Pynguin only: no model to load
     rows: dict[str, list[dict]] = {}

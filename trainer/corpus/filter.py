@@ -147,13 +147,9 @@ def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verd
         verdict.error = "no test kills a mutant"
         return verdict
 
-    def killed_by(name: str) -> set[str]:
-        units = outcomes[name]
-        return set().union(*(case["killed"] for unit, picked in chosen[name].items()
-                             for index, case in enumerate(units[unit]["cases"]) if picked is None or index in picked))
-
-    best = max(sorted(texts), key=lambda n: (len(killed_by(n)), -len(chosen[n]), -len(texts[n])))
-    verdict.killed = len(killed_by(best))
+    killed = {name: kept_kills(outcomes[name], chosen[name]) for name in texts}
+    best = max(sorted(texts), key=lambda n: (len(killed[n]), -len(chosen[n]), -len(texts[n])))
+    verdict.killed = len(killed[best])
     verdict.record = {
         "task_id": problem.task_id, "source": problem.source, "question": problem.question, "code": problem.code,
         "module": None if problem.module == "solution" else problem.module,
@@ -236,6 +232,12 @@ def minimal_tests(units: dict[str, dict], judged_by_mutants: bool) -> dict[str, 
     if not judged_by_mutants:
         return dict(list(kept.items())[:MAX_TESTS_WITHOUT_MUTANTS])
     return kept
+
+
+def kept_kills(units: dict[str, dict], kept: dict[str, list[int] | None]) -> set[str]:
+    """The mutants the kept cases of one candidate kill."""
+    return set().union(*(case["killed"] for unit, picked in kept.items()
+                         for index, case in enumerate(units[unit]["cases"]) if picked is None or index in picked))
 
 
 def keep_cases(source: str, kept: dict[str, list[int] | None]) -> str:
