@@ -158,12 +158,13 @@ def pynguin_file(task: Task, seconds: int, python: Path) -> tuple[str | None, fl
 
 
 def evaluate_task(task: Task, system: str, test_source: str | None, seconds: float, calls: int) -> dict:
-    """One row: the measurement of a system's file for a task."""
+    """One row: the measurement of a system's file for a task, and the file itself."""
     if test_source is None:
         result = Measurement(collected=False, error="no test file")
     else:
         result = measure(task.source_root, task.module_file, test_source)
-    return {"task": task.task_id, "system": system, "seconds": seconds, "model_calls": calls, **result.to_dict()}
+    return {"task": task.task_id, "system": system, "seconds": seconds, "model_calls": calls, **result.to_dict(),
+            "test_source": test_source}
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:

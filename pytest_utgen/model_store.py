@@ -45,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         adapter="utgen-1.5b-lora.gguf",  # docs/model.md
-        adapter_sha256="b06c476403d83e21788ce682acdf039fd96b520af23ef6fbec45625f766bb578",
+        adapter_sha256="a9d21d3e0d3a59a797e28e6ae6f948e569523816bd03e75824d2b886d77bb97e",
     ),
     "0.5b": ModelSpec(
         key="0.5b",

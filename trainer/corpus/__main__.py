@@ -2,6 +2,7 @@
 
     python -m trainer.corpus problems            # MBPP + stdlib + PyPI problems -> problems.jsonl
     python -m trainer.corpus sample --base DIR   # candidate tests from the base model (GPU) -> samples.jsonl
+        [--adapter PEFT_DIR]                     #   ... or from base + a fine-tuned adapter (expert iteration)
     python -m trainer.corpus filter              # execution filter + mutation ranking -> records.jsonl
 """
 
@@ -24,8 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", type=Path, help="problems.jsonl (default: DIR/problems.jsonl)")
     parser.add_argument("--samples", type=Path, help="samples.jsonl (default: DIR/samples.jsonl)")
     parser.add_argument("--base", help="HF folder of the base model, for sampling")
+    parser.add_argument("--adapter", help="PEFT adapter folder merged into the base for sampling (expert iteration)")
     parser.add_argument("--per-problem", type=int, default=4, help="samples per problem")
     parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--batch-tokens", type=int, default=131_072,
+                        help="prompt tokens (times samples) per generation batch")
+    parser.add_argument("--max-new-tokens", type=int, default=768,
+                        help="token limit per sample (a sample that reaches it is skipped by the filter)")
     parser.add_argument("--time-limit", type=float, help="stop sampling after this many seconds (resumable)")
     parser.add_argument("--workers", type=int, default=2, help="parallel filter processes")
     args = parser.parse_args(argv)
@@ -41,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         from .sample import sample
 
         stats = sample(problems_path, args.base, samples_path, samples=args.per_problem,
-                       temperature=args.temperature, time_limit=args.time_limit)
+                       temperature=args.temperature, time_limit=args.time_limit,
+                       adapter=args.adapter, batch_tokens=args.batch_tokens,
+                       max_new_tokens=args.max_new_tokens)
         print(json.dumps(stats))
     if args.stage in ("filter", "build"):
         from .filter import filter_corpus

@@ -36,7 +36,7 @@ PROBLEM_TIMEOUT = 120.0
 TEST_SECONDS = 5.0
 MUTANT_SECONDS = 0.5
 MEMORY_LIMIT_MB = 2048
-MAX_NEW_TOKENS = 768  # trainer.corpus.sample's default
+MAX_NEW_TOKENS = 768  # trainer.corpus.sample's default, for samples that do not record their limit
 MAX_TESTS_WITHOUT_MUTANTS = 3
 
 
@@ -270,7 +270,7 @@ def read_samples(path: Path, max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, 
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            cut = row.get("tokens", 0) >= max_new_tokens
+            cut = row.get("tokens", 0) >= row.get("max_new_tokens", max_new_tokens)
             by_task[row["task_id"]].append((row["sample"], None if cut else row["text"]))
     return {task: [text for _, text in sorted(items)] for task, items in by_task.items()}
 

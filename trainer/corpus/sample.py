@@ -1,4 +1,5 @@
-"""Candidate test files: several samples per problem from the base model, batched through transformers.
+"""Candidate test files: several samples per problem from the base model (or the base model with a
+PEFT LoRA adapter merged in, for expert iteration), batched through transformers.
 
 Runs where a GPU is (the device tool); resumable: problems already in the output file are skipped, so
 a time-limited call can be continued by the next one.
@@ -30,11 +31,13 @@ def sample(
     batch_tokens: int = 131_072,
     time_limit: float | None = None,
     seed: int = 1234,
+    adapter: str | None = None,
 ) -> dict:
     """Append ``samples`` completions per problem to ``out_path``; returns counts and throughput.
 
     A batch holds at most ``prompts_per_batch`` prompts and ``batch_tokens`` prompt tokens (all samples).
     After ``time_limit`` seconds no new batch starts (each call makes progress; rerun to continue).
+    ``adapter``: a PEFT adapter folder (the trainer's ``OUTPUT_DIR/adapter``), merged into the base.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -47,6 +50,10 @@ def sample(
         tokenizer.pad_token = tokenizer.eos_token
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     model.to(device).eval()
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id) if i is not None]
     not_generated = torch.tensor(stop_ids + [tokenizer.pad_token_id], device=device)
@@ -81,7 +88,7 @@ def sample(
                     new_tokens += count
                     text = tokenizer.decode(completions[row_index], skip_special_tokens=True)
                     handle.write(json.dumps({"task_id": row["task_id"], "sample": k, "text": text,
-                                             "tokens": count}) + "\n")
+                                             "tokens": count, "max_new_tokens": max_new_tokens}) + "\n")
         generated += len(batch)
         print(f"sampled {generated}/{len(todo)} problems, {new_tokens} tokens, "
               f"{time.perf_counter() - started:.0f} s", flush=True)
@@ -91,4 +98,4 @@ def sample(
     return {"problems_sampled": generated, "problems_left": len(todo) - generated, "new_tokens": new_tokens,
             "seconds": round(seconds, 1), "tokens_per_s": round(new_tokens / seconds, 1),
             "samples": samples, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
-            "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}
+            "adapter": adapter, "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}
