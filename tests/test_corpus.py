@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.corpus.filter import filter_corpus, judge, minimal_tests, normalize_tests
+from trainer.corpus.filter import filter_corpus, judge, minimal_tests, normalize_tests, read_samples
 from trainer.corpus.problems import Problem, assert_not_held_out, write_problems
 from trainer.data import from_record, split_of
 
@@ -174,6 +174,15 @@ def test_filter_writes_records_splits_stats_and_resumes_from_its_journal(tmp_pat
     journal = (out / "verdicts.jsonl").read_text()
     assert filter_corpus(tmp_path / "problems.jsonl", tmp_path / "samples.jsonl", out)["records"] == 3
     assert (out / "verdicts.jsonl").read_text() == journal
+
+
+def test_samples_at_their_own_token_limit_count_as_cut(tmp_path):
+    rows = [{"task_id": "t", "sample": 1, "text": "short", "tokens": 40, "max_new_tokens": 384},
+            {"task_id": "t", "sample": 0, "text": "looped", "tokens": 384, "max_new_tokens": 384},
+            {"task_id": "u", "sample": 0, "text": "no recorded limit", "tokens": 500}]
+    path = tmp_path / "samples.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_samples(path) == {"t": [None, "short"], "u": ["no recorded limit"]}
 
 
 def test_normalized_tests_lose_comments_and_keep_behaviour():
