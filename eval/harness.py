@@ -167,15 +167,28 @@ def evaluate_task(task: Task, system: str, test_source: str | None, seconds: flo
             "test_source": test_source}
 
 
+def mutant_count(row: dict) -> int:
+    """The mutants mutmut judged for one row (0 when it was not run: no passing test, or mutmut failed)."""
+    m = row["mutation"]
+    return m["killed"] + m["timeout"] + m["survived"] + m["no_tests"]
+
+
 def summarise(rows: list[dict]) -> dict[str, dict]:
-    """Per system: raw pass rate (tests), files collecting / all passing, coverage, mutation, latency."""
+    """Per system: raw pass rate (tests), files collecting / all passing, coverage, mutation, latency.
+
+    Mutation score is over the same mutants for every system: a task's mutants are those mutmut made for
+    it in any system's row (the same module gives the same mutants); a system whose file has no passing
+    test reaching the code kills none of them.
+    """
+    task_mutants: dict[str, int] = {}
+    for r in rows:
+        task_mutants[r["task"]] = max(task_mutants.get(r["task"], 0), mutant_count(r))
     summary = {}
     for system in dict.fromkeys(r["system"] for r in rows):
         mine = [r for r in rows if r["system"] == system]
         run = sum(r["tests_run"] for r in mine)
         killed = sum(r["mutation"]["killed"] + r["mutation"]["timeout"] for r in mine)
-        mutants = sum(r["mutation"]["killed"] + r["mutation"]["timeout"] + r["mutation"]["survived"]
-                      + r["mutation"]["no_tests"] for r in mine)
+        mutants = sum(task_mutants[r["task"]] for r in mine)
         lines = [r["line_coverage"] or 0.0 for r in mine]
         branches = [r["branch_coverage"] or 0.0 for r in mine]
         seconds = sorted(r["seconds"] for r in mine)
@@ -197,6 +210,8 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 def to_markdown(result: dict) -> str:
     """The results table."""
     lines = [f"# Evaluation {result['created']}", "", f"Command: `{result['command']}`  ",
+             *([f"Summary recomputed from the saved rows: `{result['report_command']}`  "]
+               if result.get("report_command") else []),
              f"Git: {result['git_sha']}  ", f"Machine: {result['machine']}  ",
              f"Model: {result['model']} (sha256 {result['model_sha256']})" + (f", LoRA {result['lora']} (sha256 {result.get('lora_sha256')})" if result["lora"] else ""),
              ""]
@@ -214,8 +229,9 @@ def to_markdown(result: dict) -> str:
         lines.append("")
     lines += ["Pass rate: passing test functions / test functions run, over all files (a file that does not "
               "collect counts 0 of 0 and lowers 'files collect'). Coverage and mutation score are measured on the "
-              "passing tests only; mutation score = (killed + timeout) / all mutants, mutants in code no test "
-              "reaches counted as survived (mutmut). Seconds: wall time per task including validation.", ""]
+              "passing tests only; mutation score = (killed + timeout) / all mutants of the set's tasks (mutmut; a "
+              "task's mutants are those made in any system's run, so every system is scored on the same mutants, "
+              "and mutants no passing test reaches count as survived). Seconds: wall time per task including validation.", ""]
     return "\n".join(lines)
 
 
@@ -260,10 +276,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pynguin-base-python", default=shutil.which("python3.10") or "python3.10",
                         help="a Python 3.10 to create Pynguin's venv with")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="measure nothing: recompute the summary, table and chart of a saved eval-*.json")
     args = parser.parse_args(argv)
+    command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.report:
+        result = json.loads(args.report.read_text())
+        result["summary"] = {name: summarise(r) for name, r in result["rows"].items() if r}
+        result["report_command"] = command
+        write_result(result, args.report.with_suffix(""))
+        return 0
     if args.skip_base and not args.lora:
         parser.error("--skip-base needs --lora: without an adapter there is nothing else to run")
-    command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     systems = set(args.systems.split(","))
     variants = ([] if args.skip_base else [("base", "none")]) + ([("lora", args.lora)] if args.lora else [])
     if not systems & {"raw", "pipeline"}:
@@ -306,10 +330,14 @@ def main(argv: list[str] | None = None) -> int:
         "lora": args.lora, "lora_sha256": identity.lora_sha256 if identity else None, "summary": {name: summarise(r) for name, r in rows.items() if r}, "rows": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"eval-{created}"
+    write_result(result, args.out / f"eval-{created}")
+    return 0
+
+
+def write_result(result: dict, stem: Path) -> None:
+    """``stem``.json/.md/.png and LATEST.md beside them; prints the table."""
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(to_markdown(result))
     plot(result, stem.with_suffix(".png"))
-    (args.out / "LATEST.md").write_text(to_markdown(result) + f"\n![chart]({stem.with_suffix('.png').name})\n")
+    (stem.parent / "LATEST.md").write_text(to_markdown(result) + f"\n![chart]({stem.with_suffix('.png').name})\n")
     print(to_markdown(result))
-    return 0

@@ -57,3 +57,40 @@ def test_file_that_does_not_collect(code):
     result = measure(root, module, "from solution import nope\n\n\ndef test_x():\n    assert nope\n", mutate=False)
     assert not result.collected and "nope" in result.error
     assert result.pass_rate == 0.0
+
+
+def _row(task: str, system: str, run: int, passed: int, killed: int = 0, survived: int = 0) -> dict:
+    return {"task": task, "system": system, "seconds": 1.0, "tests_run": run, "tests_passed": passed,
+            "collected": True, "all_pass": run == passed, "line_coverage": None, "branch_coverage": None,
+            "mutation": {"killed": killed, "timeout": 0, "survived": survived, "no_tests": 0, "other": 0}}
+
+
+def test_every_system_is_scored_on_the_same_mutants():
+    from eval.harness import summarise
+
+    rows = [_row("a", "base", 1, 1, killed=3, survived=1),  # base reaches only task a
+            _row("b", "base", 2, 0),                          # no passing test: mutmut never ran
+            _row("a", "lora", 1, 1, killed=2, survived=2),
+            _row("b", "lora", 1, 1, killed=6, survived=0)]
+    summary = summarise(rows)
+    assert summary["base"]["mutation_score"] == pytest.approx(3 / 10)
+    assert summary["lora"]["mutation_score"] == pytest.approx(8 / 10)
+    assert summary["base"]["pass_rate"] == pytest.approx(1 / 3)
+
+
+def test_report_recomputes_a_saved_result_without_measuring(tmp_path):
+    import json
+
+    from eval.harness import main
+
+    saved = {"created": "2026-01-01T000000Z", "command": "python -m eval --limit 2", "git_sha": "abc",
+             "machine": "test", "model": "m", "model_sha256": "0", "lora": None, "lora_sha256": None,
+             "summary": {}, "rows": {"function-level": [_row("a", "base", 2, 1, killed=1, survived=1)]}}
+    path = tmp_path / "eval-2026-01-01T000000Z.json"
+    path.write_text(json.dumps(saved))
+    assert main(["--report", str(path)]) == 0
+    result = json.loads(path.read_text())
+    assert result["summary"]["function-level"]["base"]["mutation_score"] == pytest.approx(0.5)
+    assert result["report_command"].startswith("python -m eval --report")
+    assert "Summary recomputed" in (tmp_path / "LATEST.md").read_text()
+    assert (tmp_path / "eval-2026-01-01T000000Z.png").is_file()
