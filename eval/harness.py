@@ -29,7 +29,7 @@ from pytest_utgen.discover import module_path
 from pytest_utgen.engine import Engine, identify_model, make_backend
 from pytest_utgen.generate import Backend, CodeExtractionError, extract_code
 from pytest_utgen.prompt import build_messages
-from pytest_utgen.writer import read_generated_body
+from pytest_utgen.writer import atomic_write, read_generated_body
 
 from .latency import machine
 from .measure import Measurement, measure
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a Python 3.10 to create Pynguin's venv with")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="measure nothing: recompute the summary, table and chart of a saved eval-*.json")
+                        help="measure nothing: recompute the summary, table, chart and LATEST.md of a saved eval-*.json")
     args = parser.parse_args(argv)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.report:
@@ -335,9 +335,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_result(result: dict, stem: Path) -> None:
-    """``stem``.json/.md/.png and LATEST.md beside them; prints the table."""
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(to_markdown(result))
+    """``stem``.json/.md/.png and LATEST.md beside them (each written atomically); prints the table."""
+    atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    atomic_write(stem.with_suffix(".md"), to_markdown(result))
     plot(result, stem.with_suffix(".png"))
-    (stem.parent / "LATEST.md").write_text(to_markdown(result) + f"\n![chart]({stem.with_suffix('.png').name})\n")
+    atomic_write(stem.parent / "LATEST.md", to_markdown(result) + f"\n![chart]({stem.with_suffix('.png').name})\n")
     print(to_markdown(result))
