@@ -41,6 +41,7 @@ class UtgenConfig:
     memory_limit_mb: int = 2048
     min_coverage: float | None = None
     target_coverage: float = 80.0
+    repair_temperature: float = 0.7
     report: Path | None = None
 
     def resolved(self) -> "UtgenConfig":
@@ -72,6 +73,8 @@ class UtgenConfig:
             raise ConfigError(f"timeout must be > 0 seconds, got {self.timeout}")
         if self.min_coverage is not None and not 0 <= self.min_coverage <= 100:
             raise ConfigError(f"min_coverage must be a percentage 0-100, got {self.min_coverage}")
+        if not 0 <= self.repair_temperature <= 2:
+            raise ConfigError(f"repair_temperature must be 0-2, got {self.repair_temperature}")
         if self.n_ctx < 512:
             raise ConfigError(f"n_ctx must be >= 512 tokens, got {self.n_ctx}")
 
@@ -79,7 +82,7 @@ class UtgenConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(UtgenConfig)}
 _PATH_LIST = {"paths", "test_paths"}
 _PATH = {"output_dir", "model_dir", "report"}
-_FLOAT = {"timeout", "min_coverage", "target_coverage"}
+_FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature"}
 _INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb"}
 _STR = {"model", "lora", "endpoint", "endpoint_model"}
 

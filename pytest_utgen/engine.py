@@ -272,10 +272,11 @@ class Engine:
         cfg = self.config
         report = work.report
         feedback = None
+        temperature = 0.0
         for _ in range(cfg.max_attempts):
             report.attempts += 1
             completion = backend.complete(build_messages(chunk.code, work.selection.module.name, feedback=feedback),
-                                          cfg.max_tokens)
+                                          cfg.max_tokens, temperature)
             report.model_calls += 1
             report.model_seconds += completion.seconds
             report.prompt_tokens += completion.prompt_tokens
@@ -307,6 +308,7 @@ class Engine:
             if coverage is None or coverage.line_percent >= cfg.target_coverage or not missing:
                 return
             feedback = "These lines of the module are never run by the tests:\n" + _quote_lines(work.source, missing)
+            temperature = cfg.repair_temperature  # a greedy reply to this prompt tends to repeat the kept tests
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""

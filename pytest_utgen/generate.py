@@ -35,7 +35,7 @@ class Backend(Protocol):
     model_id: str
     concurrency: int
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion: ...
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0) -> Completion: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -181,15 +181,16 @@ class LlamaCppBackend:
         """Exact token count of ``text`` under the model's tokenizer."""
         return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion:
-        """Greedy, seeded chat completion: the same messages give the same reply."""
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0) -> Completion:
+        """Seeded chat completion, greedy unless ``temperature`` > 0: the same messages give the same reply."""
         from llama_cpp import LogitsProcessorList
 
         with self._lock:
             llama = self._load()
             started = time.perf_counter()
             result = llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=0.0, top_k=1, top_p=1.0, seed=self.seed,
+                messages=messages, max_tokens=max_tokens, temperature=temperature,
+                top_k=40 if temperature > 0 else 1, top_p=0.95 if temperature > 0 else 1.0, seed=self.seed,
                 logits_processor=LogitsProcessorList([LoopBreaker(llama.token_eos())]),
             )
             self.calls += 1
@@ -225,11 +226,10 @@ class OpenAIBackend:
         """Estimate: the server's tokenizer is not reachable through the chat API."""
         return len(text) // 3 + 1
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion:
-        """One greedy, seeded chat completion request."""
-        body = json.dumps(
-            {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "seed": self.seed}
-        ).encode()
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0) -> Completion:
+        """One seeded chat completion request, greedy unless ``temperature`` > 0."""
+        body = json.dumps({"model": self.model, "messages": messages, "max_tokens": max_tokens,
+                           "temperature": temperature, "seed": self.seed}).encode()
         request = urllib.request.Request(self._url(), data=body, headers={"Content-Type": "application/json"})
         started = time.perf_counter()
         try:

@@ -156,6 +156,24 @@ def test_repair_prompt_carries_the_collect_error(example_project, scripted_model
     assert "cannot import name 'no_such_name'" in second_prompt["messages"][-1]["content"]
 
 
+def test_uncovered_lines_are_asked_for_again_with_sampling_and_first_attempts_are_greedy(example_project,
+                                                                                        scripted_model):
+    weak = ("```python\nfrom shopkit.pricing import apply_discount\n\n\n"
+            "def test_no_discount():\n    assert apply_discount(1000, 0) == 1000\n```")
+
+    def respond(messages):
+        return weak if module_of(messages) == "shopkit.pricing" else GOOD_REPLIES[module_of(messages)]
+
+    server = scripted_model(respond)
+    report, _ = run_engine(example_project, server, repair_temperature=0.5)
+    prompts = [r for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"]
+    assert len(prompts) == 2
+    assert "never run by the tests" in prompts[1]["messages"][-1]["content"]
+    assert [r["temperature"] for r in prompts] == [0.0, 0.5]
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.tests_kept == 1
+
+
 def test_module_larger_than_the_context_window_is_prompted_in_parts(example_project, scripted_model):
     big = example_project / "src" / "shopkit" / "big.py"
     big.write_text("\n\n".join(
