@@ -32,7 +32,7 @@ from pytest_utgen.prompt import build_messages
 from pytest_utgen.writer import atomic_write, read_generated_body
 
 from .latency import machine
-from .measure import Measurement, measure
+from .measure import Measurement, MutationScore, measure
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "eval" / "results"
@@ -167,12 +167,6 @@ def evaluate_task(task: Task, system: str, test_source: str | None, seconds: flo
             "test_source": test_source}
 
 
-def mutant_count(row: dict) -> int:
-    """The mutants mutmut judged for one row (0 when it was not run: no passing test, or mutmut failed)."""
-    m = row["mutation"]
-    return m["killed"] + m["timeout"] + m["survived"] + m["no_tests"]
-
-
 def summarise(rows: list[dict]) -> dict[str, dict]:
     """Per system: raw pass rate (tests), files collecting / all passing, coverage, mutation, latency.
 
@@ -182,7 +176,7 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
     """
     task_mutants: dict[str, int] = {}
     for r in rows:
-        task_mutants[r["task"]] = max(task_mutants.get(r["task"], 0), mutant_count(r))
+        task_mutants[r["task"]] = max(task_mutants.get(r["task"], 0), MutationScore(**r["mutation"]).total)
     summary = {}
     for system in dict.fromkeys(r["system"] for r in rows):
         mine = [r for r in rows if r["system"] == system]
@@ -336,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_result(result: dict, stem: Path) -> None:
     """``stem``.json/.md/.png and LATEST.md beside them (each written atomically); prints the table."""
+    table = to_markdown(result)
     atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    atomic_write(stem.with_suffix(".md"), to_markdown(result))
+    atomic_write(stem.with_suffix(".md"), table)
     plot(result, stem.with_suffix(".png"))
-    atomic_write(stem.parent / "LATEST.md", to_markdown(result) + f"\n![chart]({stem.with_suffix('.png').name})\n")
-    print(to_markdown(result))
+    atomic_write(stem.parent / "LATEST.md", table + f"\n![chart]({stem.with_suffix('.png').name})\n")
+    print(table)

@@ -40,6 +40,7 @@ from .writer import (
 
 PROMPT_OVERHEAD_TOKENS = 300
 MAX_FEEDBACK_CHARS = 1500
+UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
 
 
 @dataclass
@@ -272,9 +273,10 @@ class Engine:
         cfg = self.config
         report = work.report
         feedback = None
-        temperature = 0.0
         for _ in range(cfg.max_attempts):
             report.attempts += 1
+            # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
+            temperature = cfg.repair_temperature if feedback and feedback.startswith(UNCOVERED_FEEDBACK) else 0.0
             completion = backend.complete(build_messages(chunk.code, work.selection.module.name, feedback=feedback),
                                           cfg.max_tokens, temperature)
             report.model_calls += 1
@@ -307,8 +309,7 @@ class Engine:
             missing = chunk.missing_in_chunk(coverage.missing_lines) if coverage else []
             if coverage is None or coverage.line_percent >= cfg.target_coverage or not missing:
                 return
-            feedback = "These lines of the module are never run by the tests:\n" + _quote_lines(work.source, missing)
-            temperature = cfg.repair_temperature  # a greedy reply to this prompt tends to repeat the kept tests
+            feedback = UNCOVERED_FEEDBACK + _quote_lines(work.source, missing)
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""
