@@ -67,7 +67,45 @@ def extract_code(reply: str) -> str:
         for node in ast.walk(tree)
     ):
         raise CodeExtractionError("the code has no test function")
-    return code
+    return hide_imported_tests(code, tree)
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        if node.id in self.names:
+            node.id = self.names[node.id]
+        return node
+
+
+def hide_imported_tests(code: str, tree: ast.Module | None = None) -> str:
+    """``code`` with each name it imports that pytest would collect as a test (``from m import test_x``)
+    bound as ``_test_x`` instead, and its uses renamed to match.
+
+    pytest collects every ``test*`` callable in a test module's namespace, imported ones included: code
+    under test with a function named ``test_x`` would run as a test (and fail for want of its arguments)
+    in every file that imports it. Code without such imports comes back unchanged.
+    """
+    tree = tree or ast.parse(code)
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign):
+            defined.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    renames: dict[str, str] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        for alias in node.names:
+            bound = alias.asname or alias.name
+            if bound.startswith("test") and bound not in defined:
+                renames[bound] = alias.asname = f"_{bound}"
+    if not renames:
+        return code
+    return ast.unparse(_Rename(renames).visit(tree)) + "\n"
 
 
 def _complete_lines(match: re.Match) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_utgen.generate import extract_code
 from pytest_utgen.sandbox import FAILED, PASSED, TIMEOUT, Workspace
 from pytest_utgen.validate import CandidateValidator, merge_sources, prune, list_test_units, unit_sources
 
@@ -176,3 +177,21 @@ def test_unshadow_replaces_pasted_copies_of_the_code_under_test_by_an_import():
     assert "def helper" in fixed and "def test_similar" in fixed
     untouched = "from pkg.sim import similar\n\n\ndef test_similar():\n    assert similar([1], [1]) == {1}\n"
     assert unshadow(untouched, module, "pkg.sim") == untouched
+
+
+def test_a_module_function_named_like_a_test_is_not_collected_from_the_generated_file(workspace):
+    workspace.add_file("src/calc/dups.py", "def test_duplicate(items):\n    return len(items) != len(set(items))\n")
+    reply = (
+        "```python\nfrom calc.dups import test_duplicate\n\n\n"
+        "def test_finds_a_duplicate():\n    assert test_duplicate([1, 2, 1]) is True\n\n\n"
+        "def test_no_duplicate():\n    assert test_duplicate([1, 2]) is False\n```"
+    )
+    workspace.add_file("tests/test_raw.py", reply.split("```python\n")[1].rstrip("`"))
+    workspace.add_file("tests/test_extracted.py", extract_code(reply))
+    raw = workspace.run_pytest(["tests/test_raw.py"], timeout=60, memory_limit_mb=1024)
+    extracted = workspace.run_pytest(["tests/test_extracted.py"], timeout=60, memory_limit_mb=1024)
+    assert raw.outcomes["tests/test_raw.py::test_duplicate"].outcome != PASSED
+    assert {k: v.outcome for k, v in extracted.outcomes.items()} == {
+        "tests/test_extracted.py::test_finds_a_duplicate": PASSED,
+        "tests/test_extracted.py::test_no_duplicate": PASSED,
+    }

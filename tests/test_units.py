@@ -239,3 +239,14 @@ def test_loop_breaker_catches_a_whole_test_function_written_twice():
     assert breaker.loop_block([1, 2] + function * 2) == 80
     assert breaker.loop_block([1, 2] + function + function[:-1] + [7]) == 0
     assert breaker.loop_block([1, 2] + list(range(10, 30)) * 2) == 0
+
+
+def test_extract_code_binds_imported_test_named_functions_under_a_private_name():
+    reply = ("```python\nfrom m import test_dup, f\n\n\n"
+             "def test_a():\n    assert test_dup([1, 1]) is f(test_dup)\n```")
+    assert extract_code(reply) == (
+        "from m import test_dup as _test_dup, f\n\n"
+        "def test_a():\n    assert _test_dup([1, 1]) is f(_test_dup)\n"
+    )
+    own = "```python\nfrom m import test_dup\n\n\ndef test_dup():\n    assert True\n```"
+    assert extract_code(own) == "from m import test_dup\n\n\ndef test_dup():\n    assert True\n"
