@@ -192,3 +192,40 @@ def test_corpus_sampling_batches_resumes_and_counts_tokens(tiny_model, tmp_path)
     assert all(0 < row["tokens"] <= 4 for row in rows)
     for problem in problems:
         assert sorted(row["sample"] for row in rows if row["task_id"] == problem.task_id) == [0, 1]
+
+
+def test_second_corpus_round_trains_a_sampler_on_round_one_and_samples_from_it(tiny_model, tmp_path):
+    from trainer.corpus.problems import Problem, write_problems
+    from trainer.corpus.rounds import second_round
+
+    hf_dir, _, _ = tiny_model
+    problems = []
+    for i in range(3):
+        code = f"def f{i}(x):\n    return x + {i}\n"
+        (tmp_path / f"toy-{i}").mkdir()
+        (tmp_path / f"toy-{i}" / "solution.py").write_text(code)
+        problems.append(Problem(f"toy-{i}", "toy", "solution", code, str(tmp_path / f"toy-{i}")))
+    write_problems(problems, tmp_path / "problems.jsonl")
+    round1, round2 = tmp_path / "corpus", tmp_path / "corpus-r2"
+    with pytest.raises(FileNotFoundError, match="build round 1 first"):
+        second_round(tmp_path / "problems.jsonl", round1, round2, str(hf_dir), tmp_path / "none.toml")
+    round1.mkdir()
+    (round1 / "records.jsonl").write_text((FIXTURES / "records_sample.jsonl").read_text())
+    config = write_cpu_config(tmp_path, hf_dir, "max_steps = 2\n")
+
+    stats = second_round(tmp_path / "problems.jsonl", round1, round2, str(hf_dir), config,
+                         per_problem=2, max_new_tokens=4, workers=1)
+    summary = json.loads((round2 / "sampler" / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["config"]["data"] == [str((round1 / "records.jsonl").resolve())]
+    assert (round2 / "sampler" / "adapter" / "adapter_config.json").is_file()
+    rows = [json.loads(line) for line in (round2 / "samples.jsonl").read_text().splitlines()]
+    assert sorted((r["task_id"], r["sample"]) for r in rows) == [(f"toy-{i}", s) for i in range(3) for s in (0, 1)]
+    assert all(r["max_new_tokens"] == 4 for r in rows)
+    assert stats["sampled"] == 3 and stats["by_source"]["toy"]["samples"] == 6
+    assert (round2 / "stats.json").is_file() and (round2 / "records.jsonl").is_file()
+
+    trained_at = (round2 / "sampler" / "summary.json").stat().st_mtime_ns
+    again = second_round(tmp_path / "problems.jsonl", round1, round2, str(hf_dir), config,
+                         per_problem=2, max_new_tokens=4, workers=1)
+    assert (round2 / "sampler" / "summary.json").stat().st_mtime_ns == trained_at
+    assert len((round2 / "samples.jsonl").read_text().splitlines()) == 6 and again == stats

@@ -1,9 +1,13 @@
 """``python -m trainer.corpus build`` — the whole corpus from scratch; or one stage at a time:
 
     python -m trainer.corpus problems            # MBPP + stdlib + PyPI problems -> problems.jsonl
-    python -m trainer.corpus sample --base DIR   # candidate tests from the base model (GPU) -> samples.jsonl
+    python -m trainer.corpus sample --base HF    # candidate tests from the base model (GPU) -> samples.jsonl
         [--adapter PEFT_DIR]                     #   ... or from base + a fine-tuned adapter (expert iteration)
     python -m trainer.corpus filter              # execution filter + mutation ranking -> records.jsonl
+    python -m trainer.corpus round2 --base HF    # expert iteration: a sampler trained on DIR/records.jsonl,
+                                                 #   sampled and filtered again -> DIR-r2/records.jsonl
+
+``build --rounds 2 --base HF`` runs both rounds (the shipped adapter's corpus) in one command.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from pathlib import Path
 from .problems import REPO, build_problems, write_problems
 
 DEFAULT_DIR = REPO / "trainer" / "cache" / "corpus"
+SAMPLER_CONFIG = REPO / "trainer" / "configs" / "corpus-1.5b-qlora-3ep.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.corpus", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["problems", "sample", "filter", "build"])
+    parser.add_argument("stage", choices=["problems", "sample", "filter", "round2", "build"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="working directory of the corpus")
     parser.add_argument("--problems", type=Path, help="problems.jsonl (default: DIR/problems.jsonl)")
     parser.add_argument("--samples", type=Path, help="samples.jsonl (default: DIR/samples.jsonl)")
@@ -34,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="token limit per sample (a sample that reaches it is skipped by the filter)")
     parser.add_argument("--time-limit", type=float, help="stop sampling after this many seconds (resumable)")
     parser.add_argument("--workers", type=int, default=2, help="parallel filter processes")
+    parser.add_argument("--rounds", type=int, choices=[1, 2], default=1,
+                        help="build: 2 adds the expert-iteration round (round2)")
+    parser.add_argument("--round2-dir", type=Path, help="working directory of round 2 (default: DIR-r2)")
+    parser.add_argument("--sampler-config", type=Path, default=SAMPLER_CONFIG,
+                        help="trainer config of round 2's sampler (trained on round 1's records)")
+    parser.add_argument("--round2-per-problem", type=int, default=8, help="round 2: samples per problem")
+    parser.add_argument("--round2-max-new-tokens", type=int, default=384, help="round 2: token limit per sample")
     args = parser.parse_args(argv)
     problems_path = args.problems or args.dir / "problems.jsonl"
     samples_path = args.samples or args.dir / "samples.jsonl"
@@ -55,6 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         from .filter import filter_corpus
 
         stats = filter_corpus(problems_path, samples_path, args.dir, workers=args.workers)
+        print(json.dumps(stats, indent=2))
+    if args.stage == "round2" or (args.stage == "build" and args.rounds == 2):
+        if not args.base:
+            parser.error("round 2 needs --base (an HF folder of the base model)")
+        from .rounds import second_round
+
+        round2_dir = args.round2_dir or args.dir.with_name(args.dir.name + "-r2")
+        stats = second_round(problems_path, args.dir, round2_dir, args.base, args.sampler_config,
+                             per_problem=args.round2_per_problem, max_new_tokens=args.round2_max_new_tokens,
+                             temperature=args.temperature, batch_tokens=args.batch_tokens,
+                             time_limit=args.time_limit, workers=args.workers)
         print(json.dumps(stats, indent=2))
     return 0
 
