@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.skip_base and not args.lora:
         parser.error("--skip-base needs --lora: without an adapter there is nothing else to run")
+    git_sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True).stdout.strip()
     systems = set(args.systems.split(","))
     variants = ([] if args.skip_base else [("base", "none")]) + ([("lora", args.lora)] if args.lora else [])
     if not systems & {"raw", "pipeline"}:
@@ -315,8 +317,6 @@ def main(argv: list[str] | None = None) -> int:
                 for task in tasks:
                     source, seconds = pynguin_file(task, args.pynguin_seconds, python)
                     rows[name].append(evaluate_task(task, "pynguin", source, seconds, 0))
-    git_sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True).stdout.strip()
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     result = {
         "created": created, "command": command, "git_sha": git_sha, "machine": machine(),
