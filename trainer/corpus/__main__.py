@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round2-per-problem", type=int, default=8, help="round 2: samples per problem")
     parser.add_argument("--round2-max-new-tokens", type=int, default=384, help="round 2: token limit per sample")
     args = parser.parse_args(argv)
+    if args.stage in ("sample", "round2", "build") and not args.base:
+        parser.error(f"{args.stage} samples the model: it needs --base (an HF folder of the base model)")
     problems_path = args.problems or args.dir / "problems.jsonl"
     samples_path = args.samples or args.dir / "samples.jsonl"
     if args.stage in ("problems", "build"):
@@ -54,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         write_problems(problems, problems_path)
         print(f"{len(problems)} problems -> {problems_path}")
     if args.stage in ("sample", "build"):
-        if not args.base:
-            parser.error("sampling needs --base (an HF folder of the base model)")
         from .sample import sample
 
         stats = sample(problems_path, args.base, samples_path, samples=args.per_problem,
@@ -69,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         stats = filter_corpus(problems_path, samples_path, args.dir, workers=args.workers)
         print(json.dumps(stats, indent=2))
     if args.stage == "round2" or (args.stage == "build" and args.rounds == 2):
-        if not args.base:
-            parser.error("round 2 needs --base (an HF folder of the base model)")
         from .rounds import second_round
 
         round2_dir = args.round2_dir or args.dir.with_name(args.dir.name + "-r2")

@@ -8,7 +8,6 @@ not trained again and problems already sampled are skipped.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from .filter import filter_corpus
@@ -36,9 +35,6 @@ def second_round(problems_path: Path, round1_dir: Path, round2_dir: Path, base: 
         raise FileNotFoundError(f"{records}: round 2 trains its sampler on round 1's records; build round 1 first")
     round2_dir.mkdir(parents=True, exist_ok=True)
     adapter = train_sampler(sampler_config, base, records, round2_dir / "sampler")
-    problems = round2_dir / "problems.jsonl"
-    if problems_path.resolve() != problems.resolve():
-        shutil.copyfile(problems_path, problems)
-    sample(problems, base, round2_dir / "samples.jsonl", samples=per_problem, temperature=temperature,
+    sample(problems_path, base, round2_dir / "samples.jsonl", samples=per_problem, temperature=temperature,
            max_new_tokens=max_new_tokens, batch_tokens=batch_tokens, time_limit=time_limit, adapter=str(adapter))
-    return filter_corpus(problems, round2_dir / "samples.jsonl", round2_dir, workers=workers)
+    return filter_corpus(problems_path, round2_dir / "samples.jsonl", round2_dir, workers=workers)
