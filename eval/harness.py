@@ -31,6 +31,9 @@ from pytest_utgen.generate import Backend, CodeExtractionError, extract_code
 from pytest_utgen.prompt import build_messages
 from pytest_utgen.writer import atomic_write, read_generated_body
 
+from trainer.heldout import EVAL_MODULES, split_of
+from trainer.mbpp import mbpp_record
+
 from .latency import machine
 from .measure import Measurement, MutationScore, measure
 
@@ -39,20 +42,6 @@ RESULTS = REPO / "eval" / "results"
 CACHE = REPO / "eval" / "cache"
 MBPP = REPO.parent / "shared" / "data" / "mbpp.jsonl"
 
-MODULES = [
-    ("roman==4.2", "roman"),
-    ("cachetools==5.3.3", "cachetools.keys"),
-    ("pytimeparse==1.1.8", "pytimeparse.timeparse"),
-    ("tomli==2.0.1", "tomli._re"),
-    ("boltons==24.0.0", "boltons.mathutils"),
-    ("humanize==4.9.0", "humanize.number"),
-    ("python-slugify==8.0.4", "slugify.slugify"),
-    ("toolz==0.12.1", "toolz.dicttoolz"),
-    ("isodate==0.6.1", "isodate.isoduration"),
-    ("semver==3.0.2", "semver._deprecated"),
-    ("wcwidth==0.2.13", "wcwidth.wcwidth"),
-    ("inflection==0.5.1", "inflection"),
-]
 
 
 @dataclass
@@ -71,9 +60,6 @@ class Task:
 
 def mbpp_split_tasks(workdir: Path, limit: int | None, split: str = "test") -> list[Task]:
     """The MBPP problems of one of the trainer's splits (``test``: held out), each as ``solution.py``."""
-    from trainer.data import split_of
-    from trainer.mbpp import mbpp_record
-
     tasks = []
     for line in MBPP.read_text(encoding="utf-8").splitlines():
         record = mbpp_record(json.loads(line))
@@ -91,7 +77,7 @@ def mbpp_split_tasks(workdir: Path, limit: int | None, split: str = "test") -> l
 def pypi_tasks(limit: int | None) -> list[Task]:
     """The pinned real modules, installed with pip into eval/cache (not committed)."""
     tasks = []
-    for requirement, module in MODULES[:limit] if limit else MODULES:
+    for requirement, module in EVAL_MODULES[:limit] if limit else EVAL_MODULES:
         top = module.split(".")[0]
         if importlib.util.find_spec(top) is not None:
             raise RuntimeError(f"{top} is importable in the harness's environment: mutmut would test that copy, "

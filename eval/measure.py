@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pytest_utgen.sandbox import PASSED, Workspace
+from pytest_utgen.sandbox import Outcome, Workspace
 from pytest_utgen.validate import list_test_units, prune, unit_of
 
 _RESULT_LINE = re.compile(r"^\s*(\S+__mutmut_\d+): (.+)$")
@@ -115,12 +115,12 @@ def measure(source_root: Path, module_file: Path, test_source: str, timeout: flo
                                        memory_limit_mb=memory_limit_mb)
             if run.collect_errors or not run.outcomes:
                 return Measurement(collected=False, error="\n".join(run.collect_errors)[-2000:] or "no tests ran")
-            passed_units = {unit_of(n) for n, o in run.outcomes.items() if o.outcome == PASSED}
-            failed_units = {unit_of(n) for n, o in run.outcomes.items() if o.outcome != PASSED}
+            passed_units = {unit_of(n) for n, o in run.outcomes.items() if o.outcome == Outcome.PASSED}
+            failed_units = {unit_of(n) for n, o in run.outcomes.items() if o.outcome != Outcome.PASSED}
             keep = passed_units - failed_units
             result = Measurement(
                 collected=True, tests_run=len(run.outcomes),
-                tests_passed=sum(o.outcome == PASSED for o in run.outcomes.values()),
+                tests_passed=sum(o.outcome == Outcome.PASSED for o in run.outcomes.values()),
             )
             result.all_pass = result.tests_passed == result.tests_run
             if not keep:

@@ -1,60 +1,36 @@
 """Entry point of the child process that runs candidate tests: ``python -m pytest_utgen._child SPEC.json``.
 
-It installs a write guard (an audit hook refusing writes outside the allowed dirs), optionally
-starts coverage, runs pytest with a plugin that streams one JSON line per test event to the
-results file (so a hang or crash still leaves the finished tests' outcomes), and exits.
+It switches on the guard (:mod:`pytest_utgen.guard`): while a test runs it may write only under its own
+temp dirs and may not start processes, use the network or signal other processes; while no test runs
+(collection, importing the code under test) writes may also go to the workspace. Optionally it starts
+coverage, then runs pytest with a plugin that streams one JSON line per test event, and one per refused
+side effect, to the results file (so a hang or crash still leaves what happened before it), and exits.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-_PATH_EVENTS = {
-    "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1), "os.truncate": (0,),
-    "os.chmod": (0,), "os.chown": (0,), "os.utime": (0,), "os.symlink": (1,), "os.link": (1,),
-    "shutil.rmtree": (0,), "shutil.move": (1,),
-}
+import pytest
 
-
-def install_write_guard(allowed_roots: list[str]) -> None:
-    """Refuse (PermissionError) any file write, removal or rename outside ``allowed_roots``."""
-    allowed = tuple(os.path.realpath(root) for root in allowed_roots)
-
-    def permitted(path) -> bool:
-        if path is None or isinstance(path, int):
-            return True
-        full = os.path.realpath(os.fsdecode(path))
-        return full == os.devnull or any(full == root or full.startswith(root + os.sep) for root in allowed)
-
-    def guard(event: str, args: tuple) -> None:
-        if event == "open":
-            path, mode, flags = args
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & _WRITE_FLAGS
-            )
-            if writing and not permitted(path):
-                raise PermissionError(f"pytest-utgen sandbox: write outside the temp dir refused: {path}")
-        elif event in _PATH_EVENTS:
-            for index in _PATH_EVENTS[event]:
-                if index < len(args) and not permitted(args[index]):
-                    raise PermissionError(f"pytest-utgen sandbox: {event} outside the temp dir refused: {args[index]}")
-
-    sys.addaudithook(guard)
+from .guard import install
 
 
 class ResultStream:
-    """pytest plugin: shuffles items (when seeded) and appends one JSON line per test event."""
+    """pytest plugin: shuffles items (when seeded), guards each test and appends one JSON line per event."""
 
     def __init__(self, path: str, order_seed: int | None):
         self.handle = open(path, "a", encoding="utf-8", buffering=1)
         self.order_seed = order_seed
+        self.guard = install()
 
     def emit(self, **record) -> None:
         self.handle.write(json.dumps(record) + "\n")
+
+    def side_effect(self, test: str | None, what: str) -> None:
+        self.emit(event="side_effect", nodeid=test, what=what)
 
     def pytest_collection_modifyitems(self, items):
         if self.order_seed is not None:
@@ -63,6 +39,11 @@ class ResultStream:
     def pytest_collectreport(self, report):
         if report.failed:
             self.emit(event="collect_error", nodeid=report.nodeid, message=str(report.longrepr)[-4000:])
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item):
+        with self.guard.running(item.nodeid):
+            return (yield)
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.emit(event="start", nodeid=nodeid)
@@ -76,14 +57,15 @@ class ResultStream:
 def main(spec_path: str) -> int:
     with open(spec_path, encoding="utf-8") as handle:
         spec = json.load(handle)
-    install_write_guard(spec["allowed"])
+    guard = install()
     if "import" in spec:
+        guard.configure(spec["test_allowed"], outside_tests=spec["outside_tests"])
         import importlib
 
         importlib.import_module(spec["import"])
         return 0
-    import pytest
-
+    stream = ResultStream(spec["results"], spec.get("order_seed"))
+    guard.configure(spec["test_allowed"], outside_tests=spec["outside_tests"], on_event=stream.side_effect)
     cov = None
     if spec.get("coverage"):
         import coverage
@@ -92,7 +74,6 @@ def main(spec_path: str) -> int:
             data_file=spec["coverage"]["data_file"], branch=True, source=spec["coverage"]["source"], config_file=False
         )
         cov.start()
-    stream = ResultStream(spec["results"], spec.get("order_seed"))
     try:
         code = pytest.main(spec["args"], plugins=[stream])
     finally:

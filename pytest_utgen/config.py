@@ -43,6 +43,7 @@ class UtgenConfig:
     target_coverage: float = 80.0
     repair_temperature: float = 0.7
     report: Path | None = None
+    verbose: bool = False
 
     def resolved(self) -> "UtgenConfig":
         """Return a copy whose paths are absolute (anchored at ``root``)."""
@@ -85,6 +86,7 @@ _PATH = {"output_dir", "model_dir", "report"}
 _FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature"}
 _INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb"}
 _STR = {"model", "lora", "endpoint", "endpoint_model"}
+_BOOL = {"verbose"}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -107,6 +109,10 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise TypeError
             return int(value)
+        if name in _BOOL:
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
         if name in _STR:
             if not isinstance(value, (str, Path)):
                 raise TypeError

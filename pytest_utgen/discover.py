@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .errors import ConfigError
 from .writer import is_generated_file
 
 SKIP_DIRS = {
@@ -201,3 +202,29 @@ def select_untested(
             if covered < min_coverage:
                 selected.append(Selection(module, f"line coverage {covered:.0f}% < {min_coverage:.0f}%"))
     return selected
+
+
+@dataclass
+class CheckResult:
+    """Modules that lack tests, and files skipped during discovery."""
+
+    untested: list[Selection]
+    skipped: list[Skip]
+    modules: list[SourceModule]
+
+
+def check_paths_exist(paths: Iterable[Path]) -> None:
+    """Raise :class:`ConfigError` naming the first of ``paths`` that does not exist."""
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"{path} does not exist; give the source directories or modules to test")
+
+
+def check(paths: list[Path], test_paths: list[Path], output_dir: Path, exclude: list[str]) -> CheckResult:
+    """Which modules under ``paths`` no test file under ``test_paths`` (user-written or generated) imports.
+
+    Needs nothing but the standard library: the pre-commit hook and the CI gate run it without a model.
+    """
+    check_paths_exist(paths)
+    modules, skipped = find_modules(paths, [output_dir / "quarantine"], exclude)
+    return CheckResult(select_untested(modules, find_test_files(test_paths)), skipped, modules)

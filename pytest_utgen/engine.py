@@ -11,11 +11,11 @@ from typing import Callable
 from . import discover
 from .config import UtgenConfig
 from .errors import UtgenError
-from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_code
+from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .prompt import SourceChunk, build_messages, split_source
-from .report import CACHED, FAILED, GENERATED, SKIPPED, ModuleReport, RunReport
-from .sandbox import PASSED, FileCoverage, RunResult, Workspace
+from .report import Dropped, ModuleReport, ModuleStatus, RunReport
+from .sandbox import FileCoverage, Outcome, RunResult, Workspace
 from .validate import (
     CandidateValidator,
     import_lines,
@@ -44,15 +44,6 @@ UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
 
 
 @dataclass
-class CheckResult:
-    """Modules that lack tests, and files skipped during discovery."""
-
-    untested: list[discover.Selection]
-    skipped: list[discover.Skip]
-    modules: list[discover.SourceModule]
-
-
-@dataclass
 class ModelIdentity:
     """Which model (and adapter) a run uses: the key for headers and the cache."""
 
@@ -65,13 +56,6 @@ class ModelIdentity:
     @property
     def cache_key(self) -> str:
         return self.model_id + (f"+lora@{self.lora_sha256[:12]}" if self.lora_sha256 else "")
-
-
-def check(config: UtgenConfig) -> CheckResult:
-    """Which modules under ``config.paths`` no test file (user-written or generated) imports."""
-    modules, skipped = discover.find_modules(config.paths, [config.output_dir / "quarantine"], config.exclude)
-    test_files = discover.find_test_files(config.test_paths)
-    return CheckResult(discover.select_untested(modules, test_files), skipped, modules)
 
 
 def identify_model(config: UtgenConfig) -> ModelIdentity:
@@ -87,7 +71,8 @@ def make_backend(config: UtgenConfig, identity: ModelIdentity) -> Backend:
     """The backend the config asks for: an OpenAI-compatible server, or llama.cpp in-process."""
     if config.endpoint:
         return OpenAIBackend(config.endpoint, config.endpoint_model, config.workers, config.seed)
-    return LlamaCppBackend(identity.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads, config.seed)
+    return LlamaCppBackend(identity.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads, config.seed,
+                           verbose=config.verbose)
 
 
 @dataclass
@@ -111,12 +96,14 @@ class Engine:
         config: UtgenConfig,
         backend: Backend | None = None,
         on_progress: Callable[[str], None] = lambda line: None,
+        on_live: Callable[[str], None] = lambda line: None,
         select_all: bool = False,
     ):
         self.config = config
         self.select_all = select_all
         self._backend = backend
         self.on_progress = on_progress
+        self.on_live = on_live
         self.identity: ModelIdentity | None = None
 
     def backend(self) -> Backend:
@@ -132,6 +119,7 @@ class Engine:
     def run(self) -> RunReport:
         """Generate, validate and write tests for every module that lacks them; return the report."""
         cfg = self.config
+        discover.check_paths_exist(cfg.paths)
         started = time.perf_counter()
         report = RunReport()
         modules, skipped = discover.find_modules(cfg.paths, [cfg.output_dir], cfg.exclude)
@@ -158,7 +146,7 @@ class Engine:
             for selection in selections:
                 self.on_progress(f"utgen: selected {selection.module.name}: {selection.reason}")
             works = self._prepare(selections, before, workspace, report)
-            pending = [w for w in works if w.report.status == GENERATED]
+            pending = [w for w in works if w.report.status == ModuleStatus.GENERATED]
             if pending:
                 backend = self.backend()
                 for work in self._generate_all(pending, workspace, backend):
@@ -169,7 +157,7 @@ class Engine:
                 report.model_id, report.model_sha256 = self.identity.cache_key, self.identity.sha256
                 report.lora = str(self.identity.lora) if self.identity.lora else None
             for work in works:
-                if self.identity and work.report.status in (GENERATED, CACHED):
+                if self.identity and work.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED):
                     work.report.model_id, work.report.model_sha256 = self.identity.cache_key, self.identity.sha256
                 report.modules.append(work.report)
         report.model_calls = sum(m.model_calls for m in report.modules)
@@ -213,7 +201,7 @@ class Engine:
             source = module.path.read_text(encoding="utf-8")
             cov = before.get(module.path)
             module_report = ModuleReport(
-                module=module.name, path=str(module.path), status=GENERATED, reason=selection.reason,
+                module=module.name, path=str(module.path), status=ModuleStatus.GENERATED, reason=selection.reason,
                 line_before=cov.line_percent if cov else 0.0, branch_before=cov.branch_percent if cov else 0.0,
                 output=str(out_path),
             )
@@ -221,14 +209,14 @@ class Engine:
             works.append(work)
             import_error = workspace.check_import(module.name, cfg.timeout, cfg.memory_limit_mb)
             if import_error:
-                module_report.status, module_report.error = SKIPPED, import_error
+                module_report.status, module_report.error = ModuleStatus.SKIPPED, import_error
                 self.on_progress(module_report.progress_line())
                 continue
             try:
                 check_writable(out_path)
                 check_writable(quarantine_path)
             except UtgenError as exc:
-                module_report.status, module_report.error = FAILED, str(exc)
+                module_report.status, module_report.error = ModuleStatus.FAILED, str(exc)
                 self.on_progress(module_report.progress_line())
                 continue
             if self.identity is None:
@@ -236,7 +224,7 @@ class Engine:
             hit = cache.lookup(module.name, sha256_text(source), self.identity.cache_key)
             if hit:
                 stored = hit["result"]
-                module_report.status = CACHED
+                module_report.status = ModuleStatus.CACHED
                 for key in ("attempts", "tests_generated", "tests_kept", "tests_quarantined", "tests_flaky"):
                     setattr(module_report, key, stored.get(key, 0))
                 module_report.output = str(out_path) if out_path.exists() else None
@@ -258,9 +246,9 @@ class Engine:
             self._generate_chunk(work, chunk, validator, backend)
         if work.kept_source and report.attempts > 1:
             merged = validator.validate(work.kept_source)
-            work.kept_source = merged.kept_source
             report.tests_flaky += len(merged.flaky)
-            work.failing.update(merged.failing)
+            self._quarantine(work, work.kept_source, merged.failing)
+            work.kept_source = merged.kept_source
             self._record_coverage(report, merged.coverage)
         report.tests_kept = len(list_test_units(work.kept_source)) if work.kept_source else 0
         report.tests_quarantined = len(work.failing_sources)
@@ -277,39 +265,66 @@ class Engine:
             report.attempts += 1
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
             temperature = cfg.repair_temperature if feedback and feedback.startswith(UNCOVERED_FEEDBACK) else 0.0
-            completion = backend.complete(build_messages(chunk.code, work.selection.module.name, feedback=feedback),
-                                          cfg.max_tokens, temperature)
+            call = f"utgen: {work.selection.module.name}: model call {report.model_calls + 1}"
+            completion = backend.complete(
+                build_messages(chunk.code, work.selection.module.name, feedback=feedback), cfg.max_tokens,
+                temperature, on_token=lambda n, seconds: self.on_live(f"{call}: {n} tokens, {n / seconds:.1f} tok/s"),
+            )
             report.model_calls += 1
             report.model_seconds += completion.seconds
             report.prompt_tokens += completion.prompt_tokens
             report.completion_tokens += completion.completion_tokens
             try:
-                candidate = unshadow(extract_code(completion.text), work.source, work.selection.module.name)
+                extracted = extract_tests(completion.text)
             except CodeExtractionError as exc:
+                report.dropped.append(Dropped(f"reply {report.attempts}", str(exc)))
                 feedback = f"{exc}. Reply with one ```python code block holding the whole test file."
                 continue
+            candidate = unshadow(extracted.code, work.source, work.selection.module.name)
+            report.tests_generated += len(extracted.cut)
+            for name, text in extracted.cut.items():
+                self._quarantine_text(work, name, text, extracted.cut_reason)
             result = validator.validate(candidate)
             report.tests_generated += result.generated
             if result.collect_error:
+                why = result.collect_error.strip().splitlines()[-1] if result.collect_error.strip() else "?"
+                report.dropped.extend(Dropped(unit, f"its file failed to import or collect: {why}")
+                                      for unit in list_test_units(candidate))
                 feedback = "It failed to import or collect:\n" + result.collect_error[-MAX_FEEDBACK_CHARS:]
                 continue
             report.tests_flaky += len(result.flaky)
-            work.failing.update(result.failing)
-            work.failing_sources.update(unit_sources(candidate, set(result.failing)))
+            self._quarantine(work, candidate, result.failing)
             work.imports = work.imports or import_lines(candidate)
             if result.kept_source is None:
                 failures = "\n".join(f"{name}: {msg[-300:]}" for name, msg in list(result.failing.items())[:5])
                 feedback = "None of its tests passed:\n" + failures[-MAX_FEEDBACK_CHARS:]
                 continue
-            work.kept_source = (
-                result.kept_source if work.kept_source is None else merge_sources(work.kept_source, result.kept_source)
-            )
+            if work.kept_source is None:
+                work.kept_source = result.kept_source
+            else:
+                merged = merge_sources(work.kept_source, result.kept_source)
+                report.dropped.extend(Dropped(unit, "the same test as one already kept") for unit in merged.duplicates)
+                work.kept_source = merged.source
             self._record_coverage(report, result.coverage)
             coverage = result.coverage
             missing = chunk.missing_in_chunk(coverage.missing_lines) if coverage else []
             if coverage is None or coverage.line_percent >= cfg.target_coverage or not missing:
                 return
             feedback = UNCOVERED_FEEDBACK + _quote_lines(work.source, missing)
+
+    @staticmethod
+    def _quarantine(work: _ModuleWork, source: str, failing: dict[str, str]) -> None:
+        """Move the failing tests of ``source`` into the module's quarantine, each with its reason."""
+        for name, text in unit_sources(source, set(failing)).items():
+            Engine._quarantine_text(work, name, text, failing[name])
+
+    @staticmethod
+    def _quarantine_text(work: _ModuleWork, name: str, text: str, reason: str) -> None:
+        key, attempt = name, 2
+        while key in work.failing_sources:  # the same name from another attempt: keep both
+            key, attempt = f"{name} (attempt {attempt})", attempt + 1
+        work.failing_sources[key] = text
+        work.failing[key] = reason
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""
@@ -325,7 +340,7 @@ class Engine:
     def _write(self, work: _ModuleWork) -> None:
         """Write (or remove) the module's kept-tests file and quarantine file, then record the cache."""
         report = work.report
-        if report.status in (FAILED, SKIPPED):
+        if report.status in (ModuleStatus.FAILED, ModuleStatus.SKIPPED):
             return
         identity = self.identity
         prov = make_provenance(work.selection.module.name, work.source, identity.cache_key)
@@ -349,7 +364,7 @@ class Engine:
                                                  "tests_flaky")},
             )
         except UtgenError as exc:
-            report.status, report.error = FAILED, str(exc)
+            report.status, report.error = ModuleStatus.FAILED, str(exc)
 
     @staticmethod
     def _quarantine_body(work: _ModuleWork) -> str:
@@ -369,7 +384,7 @@ class Engine:
         """Run the user's tests and every generated file in one child; drop generated tests that fail there."""
         by_file = {
             w.out_path: w for w in works
-            if w.report.status in (GENERATED, CACHED) and w.out_path.exists() and is_generated_file(w.out_path)
+            if w.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED) and w.out_path.exists() and is_generated_file(w.out_path)
         }
         if not by_file:
             return
@@ -380,15 +395,14 @@ class Engine:
         failed_by_file: dict[Path, dict[str, str]] = {}
         for nodeid, outcome in run.outcomes.items():
             path = by_relative.get(nodeid.split("::", 1)[0])
-            if path in by_file and outcome.outcome != PASSED:
+            if path in by_file and outcome.outcome != Outcome.PASSED:
                 failed_by_file.setdefault(path, {})[unit_of(nodeid)] = (
-                    f"fails together with the existing suite: {outcome.outcome}: {outcome.message}"
+                    f"fails together with the existing suite: {outcome.outcome.value}: {outcome.message}"
                 )
         for path, failed in failed_by_file.items():
             work = by_file[path]
             body = read_generated_body(path)
-            work.failing_sources.update(unit_sources(body, set(failed)))
-            work.failing.update(failed)
+            self._quarantine(work, body, failed)
             work.imports = work.imports or import_lines(body)
             kept = set(list_test_units(body)) - set(failed)
             work.kept_source = prune(body, kept) if kept else None
@@ -406,7 +420,7 @@ class Engine:
             )
         for work in works:
             cov = coverage.get(work.selection.module.path)
-            if cov is not None and work.report.status in (GENERATED, CACHED):
+            if cov is not None and work.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED):
                 self._record_coverage(work.report, cov)
 
 

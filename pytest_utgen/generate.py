@@ -6,17 +6,23 @@ import ast
 import json
 import os
 import re
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from .errors import BackendError, ModelError
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_TEST_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(test\w*)", re.MULTILINE)
+
+
+# Told of decoding progress: tokens generated so far, seconds since the first of them.
+OnToken = Callable[[int, float], None]
 
 
 @dataclass
@@ -35,7 +41,8 @@ class Backend(Protocol):
     model_id: str
     concurrency: int
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0) -> Completion: ...
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
+                 on_token: OnToken | None = None) -> Completion: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -44,10 +51,21 @@ class CodeExtractionError(ValueError):
     """The reply holds no usable Python test code."""
 
 
-def extract_code(reply: str) -> str:
+@dataclass(frozen=True)
+class ExtractedTests:
+    """The test file in a reply, and the tests of the reply that could not be kept in it (name -> why)."""
+
+    code: str
+    cut: dict[str, str]  # test name -> its text, for tests in a tail that did not parse
+    cut_reason: str = ""
+
+
+def extract_tests(reply: str) -> ExtractedTests:
     """The test file in ``reply``: its largest Python code block, checked to parse and hold a test.
 
-    Raises :class:`CodeExtractionError` for replies with no code, broken code, or no test function.
+    A block whose tail does not parse (a syntax error, or a reply cut by the token limit) is cut back to
+    its longest parsing prefix; the test functions in the cut tail are named in ``cut``. Raises
+    :class:`CodeExtractionError` for replies with no code, code that does not parse at all, or no test.
     """
     blocks = [_complete_lines(match) for match in _FENCE.finditer(reply)
               if match.group(1).lower() in ("", "python", "py", "python3")]
@@ -56,18 +74,30 @@ def extract_code(reply: str) -> str:
             raise CodeExtractionError("the reply has no Python code block")
         blocks = [reply]
     code = max(blocks, key=len).strip() + "\n"
+    cut: dict[str, str] = {}
+    reason = ""
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
+        whole = code
         code, tree = _longest_parsing_prefix(code)
         if tree is None:
             raise CodeExtractionError(f"the code does not parse: line {exc.lineno}: {exc.msg}") from None
+        reason = f"syntax error: line {exc.lineno}: {exc.msg}"
+        tail = whole[len(code.rstrip()):]
+        starts = [m.start() for m in _TEST_DEF.finditer(tail)] + [len(tail)]
+        cut = {m.group(1): tail[start:end].strip() for m, start, end in zip(_TEST_DEF.finditer(tail), starts, starts[1:])}
     if not any(
         isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
         for node in ast.walk(tree)
     ):
         raise CodeExtractionError("the code has no test function")
-    return hide_imported_tests(code, tree)
+    return ExtractedTests(hide_imported_tests(code, tree), cut, reason)
+
+
+def extract_code(reply: str) -> str:
+    """The test file in ``reply`` (see :func:`extract_tests`), without the account of what was cut."""
+    return extract_tests(reply).code
 
 
 class _Rename(ast.NodeTransformer):
@@ -172,6 +202,44 @@ class LoopBreaker:
         return scores
 
 
+class TokenProgress:
+    """llama.cpp logits processor that reports each generated token to ``on_token`` (it runs once per token)."""
+
+    def __init__(self, on_token: OnToken):
+        self.on_token = on_token
+        self.generated = 0
+        self.first: float | None = None
+
+    def __call__(self, input_ids, scores):
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.generated += 1
+        self.on_token(self.generated, max(now - self.first, 1e-3))
+        return scores
+
+
+_llama_log_callback = None  # kept referenced: llama.cpp holds only the C pointer
+
+
+def _route_llama_log(verbose: bool) -> None:
+    """Send llama.cpp's C log (model loading, adapter buffers...) to stderr only when ``verbose``.
+
+    llama-cpp-python's own callback prints some of it even with ``verbose=False``, between pytest's lines.
+    """
+    global _llama_log_callback
+    import ctypes
+
+    import llama_cpp
+
+    def callback(level: int, text: bytes, user_data) -> None:
+        if verbose:
+            print(text.decode("utf-8", "replace"), end="", flush=True, file=sys.stderr)
+
+    _llama_log_callback = llama_cpp.llama_log_callback(callback)
+    llama_cpp.llama_log_set(_llama_log_callback, ctypes.c_void_p(0))
+
+
 class LlamaCppBackend:
     """A GGUF model (and optional GGUF LoRA adapter) run in-process by llama-cpp-python."""
 
@@ -185,8 +253,10 @@ class LlamaCppBackend:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         seed: int = 1234,
+        verbose: bool = False,
     ):
         self.model_path = model_path
+        self.verbose = verbose
         self.model_id = model_id
         self.lora_path = lora_path
         self.n_ctx = n_ctx
@@ -202,6 +272,7 @@ class LlamaCppBackend:
                 from llama_cpp import Llama
             except ImportError as exc:  # pragma: no cover - dependency of the package
                 raise ModelError(f"llama-cpp-python is not installed: {exc}") from None
+            _route_llama_log(self.verbose)
             try:
                 self._llama = Llama(
                     model_path=str(self.model_path),
@@ -209,7 +280,7 @@ class LlamaCppBackend:
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads or os.cpu_count(),
                     seed=self.seed,
-                    verbose=False,
+                    verbose=self.verbose,
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from None
@@ -219,17 +290,19 @@ class LlamaCppBackend:
         """Exact token count of ``text`` under the model's tokenizer."""
         return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0) -> Completion:
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
+                 on_token: OnToken | None = None) -> Completion:
         """Seeded chat completion, greedy unless ``temperature`` > 0: the same messages give the same reply."""
         from llama_cpp import LogitsProcessorList
 
         with self._lock:
             llama = self._load()
             started = time.perf_counter()
+            processors = [LoopBreaker(llama.token_eos())] + ([TokenProgress(on_token)] if on_token else [])
             result = llama.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature,
                 top_k=40 if temperature > 0 else 1, top_p=0.95 if temperature > 0 else 1.0, seed=self.seed,
-                logits_processor=LogitsProcessorList([LoopBreaker(llama.token_eos())]),
+                logits_processor=LogitsProcessorList(processors),
             )
             self.calls += 1
         usage = result.get("usage", {})
@@ -264,8 +337,10 @@ class OpenAIBackend:
         """Estimate: the server's tokenizer is not reachable through the chat API."""
         return len(text) // 3 + 1
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0) -> Completion:
-        """One seeded chat completion request, greedy unless ``temperature`` > 0."""
+    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
+                 on_token: OnToken | None = None) -> Completion:
+        """One seeded chat completion request, greedy unless ``temperature`` > 0 (no token progress: the
+        reply comes whole)."""
         body = json.dumps({"model": self.model, "messages": messages, "max_tokens": max_tokens,
                            "temperature": temperature, "seed": self.seed}).encode()
         request = urllib.request.Request(self._url(), data=body, headers={"Content-Type": "application/json"})

@@ -85,11 +85,13 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _stamp_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256.json")
+    """Where the hash of ``path`` is remembered: utgen's own cache, never beside the user's file."""
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+    return Path(platformdirs.user_cache_dir("utgen")) / "hashes" / f"{key}.json"
 
 
 def verified_sha256(path: Path) -> str:
-    """sha256 of ``path``, remembered in a stamp file keyed by size and mtime so it is hashed once."""
+    """sha256 of ``path``, remembered in utgen's cache keyed by path, size and mtime so it is hashed once."""
     stat = path.stat()
     stamp = _stamp_path(path)
     try:
@@ -100,6 +102,7 @@ def verified_sha256(path: Path) -> str:
         pass
     digest = file_sha256(path)
     try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}))
     except OSError:
         pass

@@ -1,14 +1,20 @@
-"""pytest hooks only: options, then the engine runs before collection and its files join the session."""
+"""pytest hooks only: options, the guard around generated tests, and the engine run before collection.
+
+The engine is imported when ``--utgen`` asks for it, so a plain ``pytest`` run pays only for this module.
+With pytest-xdist the engine runs once, in the controller; workers only collect and run the files.
+"""
 
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from .config import find_project_root, load_config
-from .engine import Engine, check
 from .errors import UtgenError
+
+GUARD_FAILURE = "pytest-utgen guard: this generated test tried to {what} (refused; see README, Safety)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,21 +31,64 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--utgen-timeout", type=float, help="seconds per sandboxed test run (default 60)")
     group.addoption("--utgen-min-coverage", type=float, help="also select modules below this line coverage %%")
     group.addoption("--utgen-report", help="write the per-module report as JSON to this path")
+    group.addoption("--utgen-verbose", action="store_true", help="show llama.cpp's own log lines")
+    group.addoption("--utgen-unguarded", action="store_true",
+                    help="run generated test files without the guard (they may then write files, spawn "
+                         "processes and use the network)")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    """True in a pytest-xdist worker process."""
+    return hasattr(config, "workerinput")
 
 
 def _config_from_options(config: pytest.Config):
+    from .config import find_project_root, load_config
+
     opt = config.option
     explicit = config.args_source == pytest.Config.ArgsSource.ARGS
-    source_args = [a for a in config.args if explicit and "::" not in a and Path(a).exists()]
+    source_args = [a for a in config.args if explicit and "::" not in a]
     root = find_project_root(Path(source_args[0]) if source_args else config.invocation_params.dir)
     overrides = {
         "model": opt.utgen_model, "lora": opt.utgen_lora, "endpoint": opt.utgen_endpoint,
         "workers": opt.utgen_workers, "output_dir": opt.utgen_output, "max_attempts": opt.utgen_max_attempts,
         "reruns": opt.utgen_reruns, "timeout": opt.utgen_timeout, "min_coverage": opt.utgen_min_coverage,
-        "report": opt.utgen_report,
+        "report": opt.utgen_report, "verbose": opt.utgen_verbose or opt.verbose > 0 or None,
         "paths": [str(Path(a).resolve()) for a in source_args] or None,
     }
     return load_config(root, overrides)
+
+
+class Progress:
+    """Engine progress in the terminal: one line per module step, and on a TTY a live line during model calls.
+
+    Under ``-q`` it prints nothing (the summary table still comes at the end).
+    """
+
+    def __init__(self, config: pytest.Config):
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self.quiet = config.option.verbose < 0
+        self.live_on_tty = self.reporter is not None and self.reporter.isatty() and not self.quiet
+        self._live_shown = False
+        self._last_live = 0.0
+
+    def line(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.reporter is None:
+            print(text)
+            return
+        if self._live_shown:
+            self.reporter.rewrite("", erase=True)
+            self._live_shown = False
+        self.reporter.write_line(text)
+
+    def live(self, text: str) -> None:
+        if not self.live_on_tty or time.monotonic() - self._last_live < 0.25:
+            return
+        self._last_live = time.monotonic()
+        self.reporter.rewrite(text, erase=True)
+        self._live_shown = True
 
 
 class UtgenPlugin:
@@ -51,27 +100,32 @@ class UtgenPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        write = reporter.write_line if reporter else print
+        progress = Progress(self.config)
         try:
             utgen_config = _config_from_options(self.config)
             if self.config.option.utgen_check:
-                result = check(utgen_config)
+                from .discover import check
+
+                result = check(utgen_config.paths, utgen_config.test_paths, utgen_config.output_dir,
+                               utgen_config.exclude)
                 for selection in result.untested:
-                    write(f"utgen: untested: {selection.module.name} ({selection.module.path}): {selection.reason}")
+                    progress.line(f"utgen: untested: {selection.module.name} ({selection.module.path}): "
+                                  f"{selection.reason}")
                 if result.untested:
                     pytest.exit(f"utgen: {len(result.untested)} module(s) lack tests", returncode=1)
-                write(f"utgen: all {len(result.modules)} modules have tests")
+                progress.line(f"utgen: all {len(result.modules)} modules have tests")
                 outputs = []
             else:
-                self.report = Engine(utgen_config, on_progress=write).run()
+                from .engine import Engine
+
+                self.report = Engine(utgen_config, on_progress=progress.line, on_live=progress.live).run()
                 outputs = [Path(m.output) for m in self.report.modules if m.output and Path(m.output).exists()]
         except UtgenError as exc:
             pytest.exit(f"utgen: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         self._collect_also([p for p in utgen_config.test_paths if p.exists()] + outputs)
 
     def _collect_also(self, paths: list[Path]) -> None:
-        """Add the user's test dirs and the generated files to this session's collection."""
+        """Add the user's test dirs and the generated files to this session's collection (and xdist's workers')."""
         args = list(self.config.args)
         for path in paths:
             if not any(Path(a).resolve() in (path, *path.parents) for a in args):
@@ -84,6 +138,50 @@ class UtgenPlugin:
             terminalreporter.write_line(self.report.table())
 
 
+class SessionGuard:
+    """Runs every test of a file carrying the utgen header under the guard; other tests are untouched.
+
+    A refused side effect fails the test, also when the test caught the ``PermissionError``.
+    """
+
+    def __init__(self, config: pytest.Config):
+        basetemp = config.option.basetemp
+        self.allowed = [tempfile.gettempdir()] + ([str(Path(basetemp).resolve())] if basetemp else [])
+        self._generated: dict[Path, bool] = {}
+
+    def _is_generated(self, item: pytest.Item) -> bool:
+        path = Path(item.path)
+        if path not in self._generated:
+            from .writer import is_generated_file
+
+            self._generated[path] = is_generated_file(path)
+        return self._generated[path]
+
+    def _guarded(self, item: pytest.Item):
+        from .guard import install
+
+        guard = install()
+        with guard.running(item.nodeid, self.allowed) as events:
+            result = yield
+        if events:
+            pytest.fail(GUARD_FAILURE.format(what="; ".join(dict.fromkeys(events))), pytrace=False)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item):
+        return (yield from self._guarded(item)) if self._is_generated(item) else (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        return (yield from self._guarded(item)) if self._is_generated(item) else (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item):
+        return (yield from self._guarded(item)) if self._is_generated(item) else (yield)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if config.option.utgen or config.option.utgen_check:
+    if not config.option.utgen_unguarded:
+        config.pluginmanager.register(SessionGuard(config), "utgen-guard")
+    if (config.option.utgen or config.option.utgen_check) and not _is_worker(config):
         config.pluginmanager.register(UtgenPlugin(config), "utgen-session")

@@ -7,11 +7,27 @@ import json
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 
 from .writer import atomic_write
 
-GENERATED, CACHED, SKIPPED, FAILED = "generated", "cached", "skipped", "failed"
+
+class ModuleStatus(str, Enum):
+    """What happened to a selected module in a run."""
+
+    GENERATED = "generated"  # the model was asked this run
+    CACHED = "cached"  # unchanged source and model: last run's files stand
+    SKIPPED = "skipped"  # it cannot be imported (the error says why)
+    FAILED = "failed"  # its files cannot be written (the error says why)
+
+
+@dataclass
+class Dropped:
+    """Something the model wrote that is neither kept nor in the quarantine file, and why."""
+
+    what: str  # a test name, or "reply N" for a whole reply
+    reason: str
 
 
 @dataclass
@@ -20,7 +36,7 @@ class ModuleReport:
 
     module: str
     path: str
-    status: str
+    status: ModuleStatus
     reason: str
     attempts: int = 0
     model_calls: int = 0
@@ -41,14 +57,16 @@ class ModuleReport:
     output: str | None = None
     quarantine: str | None = None
     error: str | None = None
+    dropped: list[Dropped] = field(default_factory=list)
 
     def progress_line(self) -> str:
         """The one line printed when this module finishes."""
-        if self.status in (SKIPPED, FAILED):
-            return f"utgen: {self.module}: {self.status}: {self.error or self.reason}"
+        if self.status in (ModuleStatus.SKIPPED, ModuleStatus.FAILED):
+            return f"utgen: {self.module}: {self.status.value}: {self.error or self.reason}"
+        dropped = f", dropped {len(self.dropped)}" if self.dropped else ""
         return (
-            f"utgen: {self.module}: {self.status}: kept {self.tests_kept}, failed {self.tests_quarantined}, "
-            f"flaky {self.tests_flaky} ({self.seconds:.1f}s)"
+            f"utgen: {self.module}: {self.status.value}: kept {self.tests_kept}, failed {self.tests_quarantined}, "
+            f"flaky {self.tests_flaky}{dropped} ({self.seconds:.1f}s)"
         )
 
 
@@ -86,7 +104,7 @@ class RunReport:
 
         for m in self.modules:
             rows.append([
-                m.module, m.status, pct(m.line_before, m.line_after), pct(m.branch_before, m.branch_after),
+                m.module, m.status.value, pct(m.line_before, m.line_after), pct(m.branch_before, m.branch_after),
                 str(m.tests_kept), str(m.tests_quarantined), str(m.tests_flaky), f"{m.seconds:.1f}",
             ])
         widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
@@ -94,6 +112,8 @@ class RunReport:
         lines.insert(1, "  ".join("-" * w for w in widths))
         for skip in self.skipped:
             lines.append(f"skipped {skip['path']}: {skip['reason']}")
+        for m in self.modules:
+            lines.extend(f"{m.module}: dropped {d.what}: {d.reason}" for d in m.dropped)
         lines.append(
             f"model: {self.model_id or 'not loaded'}; model calls: {self.model_calls}; total {self.seconds:.1f}s"
         )

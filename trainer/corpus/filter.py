@@ -27,7 +27,7 @@ from pytest_utgen.discover import module_path
 from pytest_utgen.generate import CodeExtractionError, extract_code
 from pytest_utgen.validate import prune, unit_of, unshadow
 from pytest_utgen.writer import atomic_write
-from trainer.data import SPLITS, split_of
+from trainer.heldout import SPLITS, split_of
 
 from .problems import Problem, read_problems
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pytest_utgen.discover import module_path
 from pytest_utgen.prompt import build_messages, split_source
+from trainer.heldout import HELD_OUT_BENCHMARKS, eval_packages
 from trainer.mbpp import mbpp_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,8 +50,6 @@ PYPI_MODULES = [
     ("validators==0.34.0", "validators.hashes"),
     ("tabulate==0.9.0", "tabulate"),
 ]
-# Never in the corpus: held-out benchmarks and every package of the eval harness's module set.
-HELD_OUT_BENCHMARKS = ("humaneval", "human-eval", "human_eval", "evalplus", "livecodebench", "lcb")
 CHUNK_TOKENS = 700
 CHUNKS_PER_MODULE = 10
 
@@ -69,17 +68,6 @@ class Problem:
     def messages(self) -> list[dict[str, str]]:
         """The plugin's prompt for this problem."""
         return build_messages(self.code, None if self.module == "solution" else self.module, self.question)
-
-
-def eval_packages() -> set[str]:
-    """Top-level packages and distributions of the eval harness's module set."""
-    from eval.harness import MODULES
-
-    names = set()
-    for requirement, module in MODULES:
-        names.add(requirement.split("==")[0].lower().replace("-", "_"))
-        names.add(module.split(".")[0].lower())
-    return names
 
 
 def assert_not_held_out(problems: list[Problem]) -> None:

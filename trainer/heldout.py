@@ -1,0 +1,45 @@
+"""What training must never see, and the split every part agrees on. Imports nothing else of the project.
+
+The eval harness (``eval``) reads its module set from here, and the corpus (``trainer.corpus``) refuses
+every package of it: data shared by the two lives in the lower layer, so imports go ``eval -> trainer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+SPLITS = ("train", "val", "test")
+
+# The eval harness's module-level set: pinned PyPI distributions and the module of each that is tested.
+EVAL_MODULES = [
+    ("roman==4.2", "roman"),
+    ("cachetools==5.3.3", "cachetools.keys"),
+    ("pytimeparse==1.1.8", "pytimeparse.timeparse"),
+    ("tomli==2.0.1", "tomli._re"),
+    ("boltons==24.0.0", "boltons.mathutils"),
+    ("humanize==4.9.0", "humanize.number"),
+    ("python-slugify==8.0.4", "slugify.slugify"),
+    ("toolz==0.12.1", "toolz.dicttoolz"),
+    ("isodate==0.6.1", "isodate.isoduration"),
+    ("semver==3.0.2", "semver._deprecated"),
+    ("wcwidth==0.2.13", "wcwidth.wcwidth"),
+    ("inflection==0.5.1", "inflection"),
+]
+
+# Never in the corpus: held-out benchmarks (matched in a problem's id or source).
+HELD_OUT_BENCHMARKS = ("humaneval", "human-eval", "human_eval", "evalplus", "livecodebench", "lcb")
+
+
+def split_of(task_id: str) -> str:
+    """train / val / test by a hash of the task id: 80/10/10, the same on every run and machine."""
+    bucket = int(hashlib.sha256(f"split:{task_id}".encode()).hexdigest(), 16) % 10
+    return "train" if bucket < 8 else ("val" if bucket == 8 else "test")
+
+
+def eval_packages() -> set[str]:
+    """Top-level packages and distributions of the eval module set (normalised: lower case, ``_``)."""
+    names = set()
+    for requirement, module in EVAL_MODULES:
+        names.add(requirement.split("==")[0].lower().replace("-", "_"))
+        names.add(module.split(".")[0].lower())
+    return names
