@@ -97,6 +97,7 @@ class UtgenPlugin:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.report = None
+        self.collect: list[Path] = []
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -122,20 +123,38 @@ class UtgenPlugin:
                 outputs = [Path(m.output) for m in self.report.modules if m.output and Path(m.output).exists()]
         except UtgenError as exc:
             pytest.exit(f"utgen: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-        self._collect_also([p for p in utgen_config.test_paths if p.exists()] + outputs)
+        self.collect = [p for p in utgen_config.test_paths if p.exists()] + outputs
+        _collect_also(self.config, self.collect)
 
-    def _collect_also(self, paths: list[Path]) -> None:
-        """Add the user's test dirs and the generated files to this session's collection (and xdist's workers')."""
-        args = list(self.config.args)
-        for path in paths:
-            if not any(Path(a).resolve() in (path, *path.parents) for a in args):
-                args.append(str(path))
-        self.config.args[:] = args
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        """pytest-xdist: tell each worker the files to collect (workers re-read the original command line)."""
+        node.workerinput["utgen_collect"] = [str(p) for p in self.collect]
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.report is not None:
             terminalreporter.write_sep("=", "utgen: coverage before -> after")
             terminalreporter.write_line(self.report.table())
+
+
+class WorkerCollect:
+    """In a pytest-xdist worker: collect what the controller's engine run added, without running it again."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        _collect_also(self.config, [Path(p) for p in self.config.workerinput.get("utgen_collect", [])])
+
+
+def _collect_also(config: pytest.Config, paths: list[Path]) -> None:
+    """Add the user's test dirs and the generated files to this session's collection."""
+    args = list(config.args)
+    for path in paths:
+        if not any(Path(a).resolve() in (path, *path.parents) for a in args):
+            args.append(str(path))
+    config.args[:] = args
 
 
 class SessionGuard:
@@ -183,5 +202,9 @@ class SessionGuard:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.option.utgen_unguarded:
         config.pluginmanager.register(SessionGuard(config), "utgen-guard")
-    if (config.option.utgen or config.option.utgen_check) and not _is_worker(config):
+    if not (config.option.utgen or config.option.utgen_check):
+        return
+    if _is_worker(config):
+        config.pluginmanager.register(WorkerCollect(config), "utgen-worker")
+    else:
         config.pluginmanager.register(UtgenPlugin(config), "utgen-session")

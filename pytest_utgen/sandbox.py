@@ -220,7 +220,8 @@ class Workspace:
     def _child_env(self, run_dir: Path, token: str) -> dict[str, str]:
         """The allow-listed environment of a child: no secrets, HOME and the temp dir inside ``run_dir``."""
         env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWED or k.startswith(ENV_PREFIXES)}
-        home = run_dir / "home"
+        # An empty HOME outside the run dir: like the user's real one, a test may read it but not write to it.
+        home = self.tmp / "home"
         home.mkdir(exist_ok=True)
         env.update(
             PYTHONPATH=os.pathsep.join([*map(str, self.source_roots), str(self.root)]),
