@@ -177,22 +177,28 @@ def scripted_model():
         server.close()
 
 
-def default_model_path() -> Path | None:
-    """The default model in the cache, if fetched."""
+def model_path(key: str | None = None) -> Path | None:
+    """A known model (default: the default one) in the cache, if fetched."""
     from pytest_utgen.model_store import DEFAULT_MODEL, MODELS, default_model_dir
 
-    path = default_model_dir() / MODELS[DEFAULT_MODEL].filename
+    path = default_model_dir() / MODELS[key or DEFAULT_MODEL].filename
     return path if path.exists() else None
 
 
-def default_model_or_skip() -> Path:
-    """The default GGUF; skips the test when absent unless UTGEN_REQUIRE_MODEL=1 (CI), which makes it an error."""
-    path = default_model_path()
+def model_or_skip(key: str | None = None) -> Path:
+    """A fetched GGUF; skips the test when absent unless UTGEN_REQUIRE_MODEL=1 (CI), which makes it an error."""
+    path = model_path(key)
     if path is None:
+        command = f"utgen fetch-model {key or ''}".strip()
         if os.environ.get("UTGEN_REQUIRE_MODEL") == "1":
-            pytest.fail("UTGEN_REQUIRE_MODEL=1 but the default model is not fetched: run `utgen fetch-model`")
-        pytest.skip("default model not fetched (run `utgen fetch-model`)")
+            pytest.fail(f"UTGEN_REQUIRE_MODEL=1 but the model is not fetched: run `{command}`")
+        pytest.skip(f"model not fetched (run `{command}`)")
     return path
+
+
+def default_model_or_skip() -> Path:
+    """The default GGUF (see model_or_skip)."""
+    return model_or_skip()
 
 
 @pytest.fixture

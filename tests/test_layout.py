@@ -102,3 +102,16 @@ def test_the_pre_commit_check_hook_runs_without_installing_anything(tmp_path):
                              capture_output=True, text=True, timeout=300, env=env)
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "Passed" in passing.stdout
+
+
+def test_a_plain_pytest_run_imports_the_hooks_not_the_engine(tmp_path):
+    (tmp_path / "conftest.py").write_text(
+        "import sys\n\n\ndef pytest_sessionfinish(session):\n"
+        "    print('UTGEN_MODULES', sorted(m for m in sys.modules if m.startswith('pytest_utgen')))\n")
+    (tmp_path / "test_plain.py").write_text("def test_plain():\n    assert True\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "test_plain.py"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    loaded = set(ast.literal_eval(result.stdout.split("UTGEN_MODULES ", 1)[1].splitlines()[0]))
+    assert "pytest_utgen.plugin" in loaded
+    assert loaded <= {"pytest_utgen", "pytest_utgen.plugin", "pytest_utgen.errors", "pytest_utgen.writer"}

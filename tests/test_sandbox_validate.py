@@ -193,6 +193,6 @@ def test_a_module_function_named_like_a_test_is_not_collected_from_the_generated
     extracted = workspace.run_pytest(["tests/test_extracted.py"], timeout=60, memory_limit_mb=1024)
     assert raw.outcomes["tests/test_raw.py::test_duplicate"].outcome != Outcome.PASSED
     assert {k: v.outcome for k, v in extracted.outcomes.items()} == {
-        "tests/test_extracted.py::test_finds_a_duplicate": PASSED,
-        "tests/test_extracted.py::test_no_duplicate": PASSED,
+        "tests/test_extracted.py::test_finds_a_duplicate": Outcome.PASSED,
+        "tests/test_extracted.py::test_no_duplicate": Outcome.PASSED,
     }
