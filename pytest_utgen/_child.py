@@ -45,6 +45,26 @@ class ResultStream:
         with self.guard.running(item.nodeid):
             return (yield)
 
+    def pytest_assertrepr_compare(self, config, op, left, right):
+        """Record the actual value of a failing ``==`` (the observed-value oracle may adopt it)."""
+        if op == "==" and self.guard.test is not None:
+            line = _test_file_line(self.guard.test)
+            if line is not None:
+                self.emit(event="observed", nodeid=self.guard.test, line=line, value=faithful_repr(left))
+        return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        excinfo = call.excinfo
+        if call.when == "call" and excinfo is not None and not excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+            lines = [entry.lineno + 1 for entry in excinfo.traceback if str(entry.path) == str(item.path)]
+            if lines:
+                kind = excinfo.type
+                name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}:{kind.__qualname__}"
+                self.emit(event="raised", nodeid=item.nodeid, line=lines[-1], type=name)
+        return report
+
     def pytest_runtest_logstart(self, nodeid, location):
         self.emit(event="start", nodeid=nodeid)
 
@@ -52,6 +72,29 @@ class ResultStream:
         if report.when == "call" or report.outcome != "passed":
             message = str(report.longrepr)[-4000:] if report.longrepr else ""
             self.emit(event="report", nodeid=report.nodeid, when=report.when, outcome=report.outcome, message=message)
+
+
+def faithful_repr(value) -> str | None:
+    """``repr(value)`` when it is a literal that reads back as an equal value of the same type, else None."""
+    import ast
+
+    try:
+        text = repr(value)
+        back = ast.literal_eval(text)
+    except Exception:  # noqa: BLE001 - any repr that is not a literal, or whose repr raises
+        return None
+    return text if type(back) is type(value) and back == value and len(text) <= 300 else None
+
+
+def _test_file_line(nodeid: str) -> int | None:
+    """The line of the test file (the node id's path) that the current call stack is at."""
+    path = nodeid.split("::", 1)[0]
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(path):
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 def main(spec_path: str) -> int:

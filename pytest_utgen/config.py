@@ -42,6 +42,9 @@ class UtgenConfig:
     min_coverage: float | None = None
     target_coverage: float = 80.0
     repair_temperature: float = 0.7
+    oracle: str = "observed"  # "observed": adopt what the code did for a wrong expectation; "model": never
+    budget_s: float = 300.0  # per module: no new model call after this many seconds
+    max_calls: int = 12  # per module
     report: Path | None = None
     verbose: bool = False
 
@@ -76,6 +79,10 @@ class UtgenConfig:
             raise ConfigError(f"min_coverage must be a percentage 0-100, got {self.min_coverage}")
         if not 0 <= self.repair_temperature <= 2:
             raise ConfigError(f"repair_temperature must be 0-2, got {self.repair_temperature}")
+        if self.oracle not in ("observed", "model"):
+            raise ConfigError(f"oracle must be 'observed' or 'model', got {self.oracle!r}")
+        if self.budget_s <= 0 or self.max_calls < 1:
+            raise ConfigError(f"budget_s must be > 0 and max_calls >= 1, got {self.budget_s}, {self.max_calls}")
         if self.n_ctx < 512:
             raise ConfigError(f"n_ctx must be >= 512 tokens, got {self.n_ctx}")
 
@@ -83,9 +90,9 @@ class UtgenConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(UtgenConfig)}
 _PATH_LIST = {"paths", "test_paths"}
 _PATH = {"output_dir", "model_dir", "report"}
-_FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature"}
-_INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb"}
-_STR = {"model", "lora", "endpoint", "endpoint_model"}
+_FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature", "budget_s"}
+_INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb", "max_calls"}
+_STR = {"model", "lora", "endpoint", "endpoint_model", "oracle"}
 _BOOL = {"verbose"}
 
 

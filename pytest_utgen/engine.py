@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,15 @@ from .config import UtgenConfig
 from .errors import UtgenError
 from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
-from .prompt import SourceChunk, build_messages, split_source
+from .oracle import Adopted
+from .prompt import SourceChunk, build_messages, build_target_messages, split_source
 from .report import Dropped, ModuleReport, ModuleStatus, RunReport
 from .sandbox import FileCoverage, Outcome, RunResult, Workspace
+from .targets import find_targets, module_outline
 from .validate import (
     CandidateValidator,
     import_lines,
+    import_missing_names,
     list_test_units,
     merge_sources,
     prune,
@@ -39,6 +43,7 @@ from .writer import (
 )
 
 PROMPT_OVERHEAD_TOKENS = 300
+TARGET_VISITS = 2  # prompts per function or method in the target pass
 MAX_FEEDBACK_CHARS = 1500
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
 
@@ -86,6 +91,18 @@ class _ModuleWork:
     failing: dict[str, str] = field(default_factory=dict)
     failing_sources: dict[str, str] = field(default_factory=dict)
     imports: str = ""
+    adopted: list[Adopted] = field(default_factory=list)
+    executed: set[int] = field(default_factory=set)  # union over the kept candidates' coverage
+    statements: set[int] = field(default_factory=set)
+
+    def absorb(self, coverage: FileCoverage | None) -> None:
+        """Add a kept candidate's coverage to the module's union."""
+        if coverage is not None:
+            self.executed.update(coverage.executed_lines)
+            self.statements.update(coverage.executed_lines, coverage.missing_lines)
+
+    def missing(self) -> set[int]:
+        return self.statements - self.executed
 
 
 class Engine:
@@ -238,13 +255,17 @@ class Engine:
         module = work.selection.module
         rel_candidate = self._workspace_relative(cfg.output_dir / "_candidates" / work.out_path.name)
         validator = CandidateValidator(
-            workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns
+            workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns,
+            module.name, oracle=cfg.oracle == "observed",
         )
         report = work.report
+        deadline = started + cfg.budget_s
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         for chunk in split_source(work.source, budget, backend.count_tokens):
             self._generate_chunk(work, chunk, validator, backend)
-        if work.kept_source and report.attempts > 1:
+        self._target_pass(work, validator, backend, deadline)
+        if work.kept_source:
+            # Candidates were checked quickly one by one; the kept tests, as one file, get the full checks.
             merged = validator.validate(work.kept_source)
             report.tests_flaky += len(merged.flaky)
             self._quarantine(work, work.kept_source, merged.failing)
@@ -262,55 +283,101 @@ class Engine:
         report = work.report
         feedback = None
         for _ in range(cfg.max_attempts):
-            report.attempts += 1
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
             temperature = cfg.repair_temperature if feedback and feedback.startswith(UNCOVERED_FEEDBACK) else 0.0
-            call = f"utgen: {work.selection.module.name}: model call {report.model_calls + 1}"
-            completion = backend.complete(
-                build_messages(chunk.code, work.selection.module.name, feedback=feedback), cfg.max_tokens,
-                temperature, on_token=lambda n, seconds: self.on_live(f"{call}: {n} tokens, {n / seconds:.1f} tok/s"),
-            )
-            report.model_calls += 1
-            report.model_seconds += completion.seconds
-            report.prompt_tokens += completion.prompt_tokens
-            report.completion_tokens += completion.completion_tokens
-            try:
-                extracted = extract_tests(completion.text)
-            except CodeExtractionError as exc:
-                report.dropped.append(Dropped(f"reply {report.attempts}", str(exc)))
-                feedback = f"{exc}. Reply with one ```python code block holding the whole test file."
+            messages = build_messages(chunk.code, work.selection.module.name, feedback=feedback)
+            result, problem = self._try(work, messages, temperature, validator, backend)
+            if problem is not None:
+                feedback = problem
                 continue
-            candidate = unshadow(extracted.code, work.source, work.selection.module.name)
-            report.tests_generated += len(extracted.cut)
-            for name, text in extracted.cut.items():
-                self._quarantine_text(work, name, text, extracted.cut_reason)
-            result = validator.validate(candidate)
-            report.tests_generated += result.generated
-            if result.collect_error:
-                why = result.collect_error.strip().splitlines()[-1] if result.collect_error.strip() else "?"
-                report.dropped.extend(Dropped(unit, f"its file failed to import or collect: {why}")
-                                      for unit in list_test_units(candidate))
-                feedback = "It failed to import or collect:\n" + result.collect_error[-MAX_FEEDBACK_CHARS:]
-                continue
-            report.tests_flaky += len(result.flaky)
-            self._quarantine(work, candidate, result.failing)
-            work.imports = work.imports or import_lines(candidate)
-            if result.kept_source is None:
-                failures = "\n".join(f"{name}: {msg[-300:]}" for name, msg in list(result.failing.items())[:5])
-                feedback = "None of its tests passed:\n" + failures[-MAX_FEEDBACK_CHARS:]
-                continue
-            if work.kept_source is None:
-                work.kept_source = result.kept_source
-            else:
-                merged = merge_sources(work.kept_source, result.kept_source)
-                report.dropped.extend(Dropped(unit, "the same test as one already kept") for unit in merged.duplicates)
-                work.kept_source = merged.source
-            self._record_coverage(report, result.coverage)
-            coverage = result.coverage
-            missing = chunk.missing_in_chunk(coverage.missing_lines) if coverage else []
-            if coverage is None or coverage.line_percent >= cfg.target_coverage or not missing:
+            missing = chunk.missing_in_chunk(sorted(work.missing()))
+            if result.coverage is None or self._coverage_reached(work) or not missing:
                 return
             feedback = UNCOVERED_FEEDBACK + _quote_lines(work.source, missing)
+
+    def _target_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
+                     deadline: float) -> None:
+        """One focused prompt per function or method that still has uncovered lines, most uncovered first,
+        until the module reaches the target coverage or its budget (seconds, model calls) is spent."""
+        cfg = self.config
+        if not work.statements:
+            return  # nothing kept yet gives no coverage to aim at; the module pass had its attempts
+        outline = module_outline(work.source)
+        visits: Counter[str] = Counter()
+        targets = find_targets(work.source)
+        while (not self._coverage_reached(work) and work.report.model_calls < cfg.max_calls
+               and time.perf_counter() < deadline):
+            missing = work.missing()
+            pending = [(len(missing.intersection(t.lines)), -visits[t.qualname], t) for t in targets
+                       if visits[t.qualname] < TARGET_VISITS]
+            pending = [item for item in pending if item[0]]
+            if not pending:
+                return
+            _, _, target = max(pending, key=lambda item: item[:2])  # most uncovered, fewest visits first
+            visits[target.qualname] += 1
+            uncovered = sorted(missing.intersection(target.lines))
+            quoted = _quote_lines(work.source, uncovered) if len(uncovered) < len(target.lines) - 1 else None
+            messages = build_target_messages(outline, work.selection.module.name, target, quoted)
+            # A second visit asks again for the lines the first reply missed: sampled, as a greedy reply
+            # to a near-identical prompt would repeat the first.
+            temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
+            self._try(work, messages, temperature, validator, backend)
+
+    def _coverage_reached(self, work: _ModuleWork) -> bool:
+        statements = len(work.statements)
+        return bool(statements) and 100.0 * len(work.executed) / statements >= self.config.target_coverage
+
+    def _try(self, work: _ModuleWork, messages: list[dict[str, str]], temperature: float,
+             validator: CandidateValidator, backend: Backend):
+        """One model call and its candidate: extract, repair imports, validate quickly, quarantine what failed,
+        merge what passed. Returns the validation (None when no code came back) and the problem to feed back
+        (None when some test was kept)."""
+        cfg, report = self.config, work.report
+        report.attempts += 1
+        call = f"utgen: {work.selection.module.name}: model call {report.model_calls + 1}"
+        completion = backend.complete(
+            messages, cfg.max_tokens, temperature,
+            on_token=lambda n, seconds: self.on_live(f"{call}: {n} tokens, {n / seconds:.1f} tok/s"),
+        )
+        report.model_calls += 1
+        report.model_seconds += completion.seconds
+        report.prompt_tokens += completion.prompt_tokens
+        report.completion_tokens += completion.completion_tokens
+        try:
+            extracted = extract_tests(completion.text)
+        except CodeExtractionError as exc:
+            report.dropped.append(Dropped(f"reply {report.attempts}", str(exc)))
+            return None, f"{exc}. Reply with one ```python code block holding the whole test file."
+        module = work.selection.module.name
+        candidate = import_missing_names(unshadow(extracted.code, work.source, module), work.source, module)
+        report.tests_generated += len(extracted.cut)
+        for name, text in extracted.cut.items():
+            self._quarantine_text(work, name, text, extracted.cut_reason)
+        sandbox_started = time.perf_counter()
+        result = validator.validate(candidate, quick=True)
+        report.sandbox_seconds += time.perf_counter() - sandbox_started
+        report.tests_generated += result.generated
+        if result.collect_error:
+            why = result.collect_error.strip().splitlines()[-1] if result.collect_error.strip() else "?"
+            report.dropped.extend(Dropped(unit, f"its file failed to import or collect: {why}")
+                                  for unit in list_test_units(candidate))
+            return result, "It failed to import or collect:\n" + result.collect_error[-MAX_FEEDBACK_CHARS:]
+        report.tests_flaky += len(result.flaky)
+        report.expectations_adopted += len(result.adopted)
+        work.adopted.extend(result.adopted)
+        self._quarantine(work, result.source, result.failing)
+        work.imports = work.imports or import_lines(result.source)
+        if result.kept_source is None:
+            failures = "\n".join(f"{name}: {msg[-300:]}" for name, msg in list(result.failing.items())[:5])
+            return result, "None of its tests passed:\n" + failures[-MAX_FEEDBACK_CHARS:]
+        if work.kept_source is None:
+            work.kept_source = result.kept_source
+        else:
+            merged = merge_sources(work.kept_source, result.kept_source)
+            report.dropped.extend(Dropped(unit, "the same test as one already kept") for unit in merged.duplicates)
+            work.kept_source = merged.source
+        work.absorb(result.coverage)
+        return result, None
 
     @staticmethod
     def _quarantine(work: _ModuleWork, source: str, failing: dict[str, str]) -> None:
@@ -352,7 +419,7 @@ class Engine:
             else:
                 remove_generated(work.out_path)
                 report.output = None
-            if work.failing_sources:
+            if work.failing_sources or work.adopted:
                 write_generated(work.quarantine_path, prov, self._quarantine_body(work))
                 written.append(work.quarantine_path)
                 report.quarantine = str(work.quarantine_path)
@@ -377,6 +444,11 @@ class Engine:
         for name, text in work.failing_sources.items():
             message = "\n".join(f"# {line}" for line in work.failing.get(name, "").strip().splitlines()[-12:])
             parts.append(f"\n\n# FAILED {name}:\n{message}\n{text}")
+        if work.adopted:
+            parts.append("\n\n# Expectations the code did not meet. The observed-value oracle replaced them with what the")
+            parts.append("# code did (marked `# utgen: observed` in the kept tests); if the model was right, these are bugs.")
+            parts.extend(f"# {a.unit}, line {a.line}: the model expected {a.expected}; the code gave {a.observed}"
+                         for a in work.adopted)
         return "\n".join(parts)
 
     def _run_together(self, works: list[_ModuleWork], workspace: Workspace, user_tests: list[Path],

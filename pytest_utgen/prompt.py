@@ -53,6 +53,27 @@ def build_messages(
     ]
 
 
+def build_target_messages(outline: str, module: str, target, uncovered: str | None = None) -> list[dict[str, str]]:
+    """Chat messages asking for tests of one function or method (a :class:`~pytest_utgen.targets.Target`).
+
+    The module's ``outline`` comes first and is the same for every target of the module, so consecutive
+    prompts share their prefix (llama.cpp reuses it instead of processing it again); the target's code and
+    its ``uncovered`` lines (quoted, when some of it is already covered) come last.
+    """
+    parts = [
+        f"Module `{module}` (outline):\n```python\n{outline.rstrip()}\n```\n",
+        f"Write tests for `{target.qualname}` (lines {target.start}-{target.end}):\n"
+        f"```python\n{target.code.rstrip()}\n```",
+    ]
+    if uncovered:
+        parts.append(f"\nNo test runs these lines yet; reach them:\n{uncovered}")
+    parts.append(f"\nImport what you test with `from {module} import ...`.")
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "\n".join(parts)},
+    ]
+
+
 def estimate_tokens(text: str) -> int:
     """A conservative token estimate for code (about 3 characters a token)."""
     return len(text) // 3 + 1

@@ -50,6 +50,8 @@ class ModuleReport:
     branch_after: float | None = None
     seconds: float = 0.0
     model_seconds: float = 0.0
+    sandbox_seconds: float = 0.0
+    expectations_adopted: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model_id: str | None = None

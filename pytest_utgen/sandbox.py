@@ -37,6 +37,16 @@ class Outcome(str, Enum):
     UNSAFE = "unsafe"  # it tried a side effect the guard refused (whether or not it then passed)
 
 
+@dataclass(frozen=True)
+class Observation:
+    """What a failing test's first failure was at ``line`` of its file: a ``==`` whose left side evaluated to
+    ``value`` (its literal repr; None when it has none), or a call that raised ``raised`` (a type's name)."""
+
+    line: int
+    value: str | None = None
+    raised: str | None = None
+
+
 @dataclass
 class CaseOutcome:
     """The result of one test id, with the reason when it did not pass."""
@@ -44,6 +54,7 @@ class CaseOutcome:
     nodeid: str
     outcome: Outcome
     message: str = ""
+    observation: Observation | None = None
 
 
 @dataclass
@@ -55,6 +66,9 @@ class FileCoverage:
     branches: int
     covered_branches: int
     missing_lines: list[int] = field(default_factory=list)
+    executed_lines: list[int] = field(default_factory=list)
+    missing_branches: list[tuple[int, int]] = field(default_factory=list)
+    executed_branches: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def line_percent(self) -> float:
@@ -276,6 +290,9 @@ class Workspace:
                 branches=summary.get("num_branches", 0),
                 covered_branches=summary.get("covered_branches", 0),
                 missing_lines=data.get("missing_lines", []),
+                executed_lines=data.get("executed_lines", []),
+                missing_branches=[tuple(arc) for arc in data.get("missing_branches", [])],
+                executed_branches=[tuple(arc) for arc in data.get("executed_branches", [])],
             )
         return files
 
@@ -318,6 +335,7 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
     collect_errors: list[str] = []
     started: list[str] = []
     side_effects: dict[str, list[str]] = {}
+    observations: dict[str, Observation] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
@@ -329,6 +347,10 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
                 collect_errors.append(f"{nodeid}: {record['message']}" if nodeid else record["message"])
             elif record["event"] == "start":
                 started.append(nodeid)
+            elif record["event"] == "observed":
+                observations.setdefault(nodeid, Observation(record["line"], value=record["value"]))
+            elif record["event"] == "raised":
+                observations.setdefault(nodeid, Observation(record["line"], raised=record["type"]))
             elif record["event"] == "side_effect" and nodeid:
                 side_effects.setdefault(nodeid, []).append(record["what"])
             elif record["event"] == "report":
@@ -349,6 +371,9 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
         why = "timed out (killed)" if timed_out else f"the test process died (exit code {returncode})"
         for nodeid in unfinished:
             outcomes[nodeid] = CaseOutcome(nodeid, kind, why)
+    for nodeid, observation in observations.items():
+        if nodeid in outcomes and outcomes[nodeid].outcome == Outcome.FAILED:
+            outcomes[nodeid].observation = observation
     for nodeid, attempts in side_effects.items():
         outcomes[nodeid] = CaseOutcome(nodeid, Outcome.UNSAFE, "tried to " + "; tried to ".join(dict.fromkeys(attempts)))
     if not started and not collect_errors and returncode not in (0, 1, 5):

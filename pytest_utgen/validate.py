@@ -7,15 +7,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .oracle import Adopted, adopt
 from .prompt import node_span
-from .sandbox import FileCoverage, Outcome, RunResult, Workspace
+from .sandbox import FileCoverage, Observation, Outcome, RunResult, Workspace
+
+ORACLE_ROUNDS = 3  # a test stops at its first wrong expectation: each round can fix the next one
 
 
 @dataclass
 class ValidationResult:
-    """What survived a candidate file: kept source, and what was dropped and why."""
+    """What survived a candidate file: kept source, and what was dropped and why.
+
+    ``source`` is the candidate as validated: with the observed-value oracle, its wrong expectations are
+    replaced (listed in ``adopted``).
+    """
 
     kept_source: str | None
+    source: str = ""
+    adopted: list[Adopted] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     failing: dict[str, str] = field(default_factory=dict)
     flaky: list[str] = field(default_factory=list)
@@ -114,6 +123,7 @@ def merge_sources(first: str, second: str) -> Merged:
     taken = {n.name for n in tree_first.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     imports_first = {ast.unparse(n) for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom))}
     new_imports, body, duplicates = [], [], []
+    second_lines = second.splitlines()
     for node in ast.parse(second).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             if ast.unparse(node) not in imports_first:
@@ -126,11 +136,16 @@ def merge_sources(first: str, second: str) -> Merged:
                 if node.name.startswith("test"):
                     duplicates.append(node.name)
                 continue
-            base, suffix = node.name, 2
-            while node.name in taken:
-                node.name = f"{base}_{suffix}"
-                suffix += 1
-            taken.add(node.name)
+            base, name, suffix = node.name, node.name, 2
+            while name in taken:
+                name, suffix = f"{base}_{suffix}", suffix + 1
+            taken.add(name)
+            start, end = node_span(node)
+            # Source text, not ast.unparse: comments (the oracle's "# utgen: observed") stay.
+            text = "\n".join(second_lines[start - 1: end])
+            keyword = "class" if isinstance(node, ast.ClassDef) else "def"
+            body.append(text.replace(f"{keyword} {base}", f"{keyword} {name}", 1) if name != base else text)
+            continue
         body.append(ast.unparse(node))
     head = "\n".join(new_imports)
     source = (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
@@ -160,6 +175,35 @@ def unshadow(test_source: str, module_source: str, module_name: str) -> str:
     return f"from {module_name} import {names}\n" + "\n".join(lines).strip() + "\n"
 
 
+def import_missing_names(test_source: str, module_source: str, module_name: str) -> str:
+    """Import the names of the module under test that the test file uses but never binds.
+
+    The model often uses a class or helper of the module without importing it; the NameError is certain,
+    so the import is added before anything runs.
+    """
+    tree = ast.parse(test_source)
+    defined = {n.name for n in ast.parse(module_source).body
+               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    defined |= {t.id for n in ast.parse(module_source).body if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name)}
+    bound: set[str] = set()
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    missing = sorted((used - bound) & defined)
+    if not missing or any(isinstance(n, ast.ImportFrom) and n.module == module_name and
+                          any(a.name == "*" for a in n.names) for n in tree.body):
+        return test_source
+    return f"from {module_name} import {', '.join(missing)}\n" + test_source
+
+
 def _body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return ast.dump(ast.Module(body=node.body, type_ignores=[]))
 
@@ -175,7 +219,11 @@ class CandidateValidator:
         timeout: float,
         memory_limit_mb: int,
         reruns: int,
+        module_name: str = "",
+        oracle: bool = False,
     ):
+        self.module_name = module_name
+        self.oracle = oracle
         self.workspace = workspace
         self.relative_path = relative_path
         self.module_path = module_path
@@ -206,12 +254,41 @@ class CandidateValidator:
                 failing.setdefault(unit, f"{outcome.outcome.value}: {outcome.message}".strip())
         return {u for u in units if u in seen and u not in failing}, failing
 
-    def validate(self, source: str) -> ValidationResult:
-        """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order."""
+    @staticmethod
+    def _observations(result: RunResult) -> dict[str, Observation]:
+        """The observed first failure of each failing, unparametrized test."""
+        return {unit_of(nodeid): o.observation for nodeid, o in result.outcomes.items()
+                if o.observation is not None and "[" not in nodeid}
+
+    def _adopt_observed(self, source: str, run: RunResult, result: ValidationResult,
+                        passing: set[str]) -> str:
+        """Rewrite the failing tests' wrong expectations to the observed behaviour and run them again."""
+        for _ in range(ORACLE_ROUNDS):
+            observed = {u: o for u, o in self._observations(run).items() if u in result.failing}
+            source, adopted = adopt(source, self.module_name, observed)
+            if not adopted:
+                break
+            result.adopted.extend(adopted)
+            retried = sorted({a.unit for a in adopted})
+            run = self._run(prune(source, set(retried)))
+            ok, failing = self._passing_units(run, retried)
+            for unit in ok:
+                result.failing.pop(unit, None)
+            result.failing.update(failing)
+            passing |= ok
+        return source
+
+    def validate(self, source: str, quick: bool = False) -> ValidationResult:
+        """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order.
+
+        ``quick``: one run (two when some fail) with coverage, no alone or random-order reruns; for
+        candidates whose kept tests are validated again, fully, as one file at the end.
+        """
         units = list_test_units(source)
         result = ValidationResult(kept_source=None, generated=len(units))
         pending = list(units)
         passing: set[str] = set()
+        run = None
         while pending:
             run = self._run(prune(source, set(pending)))
             if run.collect_errors:
@@ -228,7 +305,12 @@ class CandidateValidator:
             # The process died inside a test (a crash, a timeout, os._exit): the tests after it run again
             # without it; the one it died in is in ``failing``, so each round is shorter.
             pending = not_run
+        if self.oracle and result.failing and run is not None:
+            source = self._adopt_observed(source, run, result, passing)
+        result.source = source
         kept = set(passing)
+        if quick:
+            return self._finish(result, units, kept, self._coverage_of(source, kept))
         if kept:
             kept -= self._fails_alone(prune(source, kept), kept)
             result.flaky.extend(sorted(passing - kept))
@@ -248,10 +330,20 @@ class CandidateValidator:
             if run.coverage is not None:
                 coverage = run.coverage.get(self.module_path)
         if kept and coverage is None:
-            run = self._run(prune(source, kept), coverage=True)
-            coverage = (run.coverage or {}).get(self.module_path)
+            coverage = self._coverage_of(source, kept)
+        return self._finish(result, units, kept, coverage)
+
+    def _coverage_of(self, source: str, kept: set[str]) -> FileCoverage | None:
+        if not kept:
+            return None
+        run = self._run(prune(source, kept), coverage=True)
+        return (run.coverage or {}).get(self.module_path)
+
+    @staticmethod
+    def _finish(result: ValidationResult, units: list[str], kept: set[str],
+                coverage: FileCoverage | None) -> ValidationResult:
         result.kept = [u for u in units if u in kept]
-        result.kept_source = prune(source, kept) if kept else None
+        result.kept_source = prune(result.source, kept) if kept else None
         result.coverage = coverage
         return result
 

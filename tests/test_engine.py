@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 from pathlib import Path
@@ -24,7 +25,8 @@ def run_engine(project: Path, server, **overrides):
 def test_generates_exactly_the_untested_modules(example_project, scripted_model):
     server = scripted_model()
     before = snapshot(example_project, exclude=example_project / "tests" / "utgen")
-    report, lines = run_engine(example_project, server, report="report.json")
+    # The model's own expectations only (no observed-value oracle): a wrong one is quarantined.
+    report, lines = run_engine(example_project, server, report="report.json", oracle="model")
 
     assert sorted(m.module for m in report.modules) == ["shopkit.inventory", "shopkit.pricing"]
     assert sorted(module_of(r["messages"]) for r in server.requests) == ["shopkit.inventory", "shopkit.pricing"]
@@ -151,7 +153,7 @@ def test_repair_prompt_carries_the_collect_error(example_project, scripted_model
     server = scripted_model(respond)
     report, _ = run_engine(example_project, server)
     pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
-    assert pricing.attempts == 2 and pricing.tests_kept == 8
+    assert pricing.attempts == 2 and pricing.tests_kept == 9  # the wrong expectation adopted (the oracle)
     second_prompt = [r for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"][1]
     assert "cannot import name 'no_such_name'" in second_prompt["messages"][-1]["content"]
 
@@ -165,7 +167,7 @@ def test_uncovered_lines_are_asked_for_again_with_sampling_and_first_attempts_ar
         return weak if module_of(messages) == "shopkit.pricing" else GOOD_REPLIES[module_of(messages)]
 
     server = scripted_model(respond)
-    report, _ = run_engine(example_project, server, repair_temperature=0.5)
+    report, _ = run_engine(example_project, server, repair_temperature=0.5, max_calls=2)
     prompts = [r for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"]
     assert len(prompts) == 2
     assert "never run by the tests" in prompts[1]["messages"][-1]["content"]
@@ -250,3 +252,56 @@ def test_empty_module_is_skipped_and_never_prompted(example_project, scripted_mo
     assert {"path": str(empty), "reason": "no functions or classes to test"} in report.skipped
     assert "shopkit.empty" not in [module_of(r["messages"]) for r in server.requests]
     assert empty.read_text() == ""
+
+
+def test_a_wrong_expectation_becomes_the_observed_value_and_the_model_s_one_goes_to_quarantine(
+        example_project, scripted_model):
+    report, _ = run_engine(example_project, scripted_model())
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert (pricing.tests_kept, pricing.tests_quarantined, pricing.expectations_adopted) == (9, 0, 1)
+    kept = (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
+    assert "    assert format_price(100) == '1.00 EUR'  # utgen: observed\n" in kept
+    quarantine = (example_project / "tests" / "utgen" / "quarantine" / "shopkit_pricing_failing.py").read_text()
+    assert re.search(r"# test_wrong_expectation, line \d+: the model expected \"1 EUR\"; the code gave '1.00 EUR'",
+                     quarantine)
+
+
+def test_the_target_pass_prompts_each_uncovered_function_alone_with_a_shared_prefix(example_project,
+                                                                                     scripted_model):
+    weak = ("```python\nfrom shopkit.pricing import apply_discount\n\n\n"
+            "def test_no_discount():\n    assert apply_discount(1000, 0) == 1000\n```")
+    tests_for = {
+        "add_tax": "def test_tax():\n    assert add_tax(1000, 0.2) == 1\n"  # wrong: the oracle fixes it
+                   "\n\ndef test_tax_negative():\n    with pytest.raises(ValueError):\n        add_tax(1, -1)\n",
+        "bulk_price": "def test_bulk():\n    assert bulk_price(100, 50) == 4000\n    assert bulk_price(100, 10) == 900\n"
+                      "    assert bulk_price(100, 1) == 100\n    with pytest.raises(ValueError):\n"
+                      "        bulk_price(100, -1)\n",
+        "format_price": "def test_format():\n    assert format_price(-5, 'USD') == '-0.05 USD'\n",
+        "apply_discount": "def test_discount():\n    assert apply_discount(1000, 50) == 500\n"
+                          "    with pytest.raises(ValueError):\n        apply_discount(1, 101)\n"
+                          "    apply_discount(-1, 10)\n",  # raises: becomes pytest.raises
+    }
+
+    def respond(messages):
+        text = messages[-1]["content"]
+        if module_of(messages) != "shopkit.pricing":
+            return GOOD_REPLIES[module_of(messages)]
+        if "(outline)" not in text:
+            return weak
+        name = text.split("Write tests for `", 1)[1].split("`", 1)[0]
+        # No import of the names used: the engine adds it.
+        return f"```python\nimport pytest\n\n\n{tests_for[name]}```"
+
+    server = scripted_model(respond)
+    report, _ = run_engine(example_project, server, max_attempts=1, target_coverage=100)
+    target_prompts = [r["messages"][-1]["content"] for r in server.requests
+                      if module_of(r["messages"]) == "shopkit.pricing" and "(outline)" in r["messages"][-1]["content"]]
+    asked = [p.split("Write tests for `", 1)[1].split("`", 1)[0] for p in target_prompts]
+    assert sorted(asked) == sorted(tests_for)
+    prefixes = {p.split("Write tests for", 1)[0] for p in target_prompts}
+    assert len(prefixes) == 1 and "def bulk_price(unit_cents: int, quantity: int) -> int:" in prefixes.pop()
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.line_after == 100.0 and pricing.tests_kept == 6
+    kept = (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
+    assert "from shopkit.pricing import add_tax" in kept
+    assert "    with pytest.raises(ValueError):  # utgen: observed\n        apply_discount(-1, 10)" in kept

@@ -1,0 +1,147 @@
+"""The observed-value oracle: a test that fails only because its expected value is wrong gets the value the
+code really returned (or, where the code raised, ``pytest.raises`` of that exception).
+
+A small model often calls the right function with sensible inputs and then guesses the result wrong. The
+sandbox records, for a failing ``assert left == right``, what ``left`` evaluated to (when it has a literal
+repr that reads back equal), and for a test that raised, the exception's type and line. :func:`adopt`
+rewrites those statements; each change is marked ``# utgen: observed`` and returned as an
+:class:`Adopted`, so the model's original expectation can be shown as a possible bug.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from .sandbox import Observation
+
+MARK = "  # utgen: observed"
+# Exceptions that say the test itself is wrong (a bad call, a missing name), not what the code does.
+TEST_MISTAKES = {"NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError", "AttributeError",
+                 "TypeError", "SyntaxError", "RecursionError"}
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """One expectation replaced by observed behaviour."""
+
+    unit: str
+    line: int
+    expected: str  # the model's expectation, as written
+    observed: str  # what the code did: a value's repr, or "raised T"
+
+
+def adopt(source: str, module: str, observations: dict[str, Observation]) -> tuple[str, list[Adopted]]:
+    """``source`` with each observed failure of ``observations`` (unit -> what its failing line did)
+    rewritten to the observed behaviour, and the list of what was replaced. Failures it cannot rewrite
+    (no literal repr, a statement nested in a block, an unknown shape) are left as they are."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    functions = _test_functions(tree)
+    edits: list[tuple[int, int, list[str]]] = []  # (first line, last line, replacement lines), 1-based
+    adopted: list[Adopted] = []
+    needs_pytest = False
+    imports: set[str] = set()
+    for unit, observation in observations.items():
+        function = functions.get(unit)
+        statement = _statement_at(function, observation.line) if function else None
+        if statement is None:
+            continue
+        if observation.value is not None:
+            change = _adopt_value(statement, observation.value, lines)
+            if change is None:
+                continue
+            edit, expected, uses_pytest = change
+            needs_pytest |= uses_pytest
+            edits.append(edit)
+            adopted.append(Adopted(unit, statement.lineno, expected, observation.value))
+        elif observation.raised is not None and observation.raised not in TEST_MISTAKES \
+                and "<" not in observation.raised and statement in function.body:
+            exception, import_line = _exception_name(observation.raised, module)
+            if import_line:
+                imports.add(import_line)
+            body_end = function.body[-1].end_lineno
+            edits.append(_adopt_raise(statement, exception, lines, body_end))
+            needs_pytest = True
+            adopted.append(Adopted(unit, statement.lineno, _expectation(statement, lines),
+                                   f"raised {observation.raised}"))
+    if not edits:
+        return source, []
+    for first, last, replacement in sorted(edits, reverse=True):
+        lines[first - 1: last] = replacement
+    head = sorted(imports) + (["import pytest"] if needs_pytest and not _imports_pytest(tree) else [])
+    return "\n".join(head + lines).strip() + "\n", adopted
+
+
+def _test_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            found[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            found.update({f"{node.name}::{m.name}": m for m in node.body
+                          if isinstance(m, ast.FunctionDef) and m.name.startswith("test")})
+    return found
+
+
+def _statement_at(function: ast.FunctionDef, line: int) -> ast.stmt | None:
+    """The innermost statement of ``function`` spanning ``line``."""
+    best = None
+    for node in ast.walk(function):
+        if isinstance(node, ast.stmt) and node is not function and node.lineno <= line <= node.end_lineno:
+            if best is None or node.lineno >= best.lineno:
+                best = node
+    return best
+
+
+def _adopt_value(statement: ast.stmt, value: str, lines: list[str]):
+    """``assert left == right`` with ``right`` replaced by the observed value: (edit, expected, uses pytest)."""
+    if not (isinstance(statement, ast.Assert) and isinstance(statement.test, ast.Compare)
+            and len(statement.test.ops) == 1 and isinstance(statement.test.ops[0], ast.Eq)):
+        return None
+    right = statement.test.comparators[0]
+    if right.lineno != right.end_lineno or MARK.strip() in lines[statement.end_lineno - 1]:
+        return None
+    observed = ast.literal_eval(value)
+    replacement = f"pytest.approx({value})" if isinstance(observed, float) else value
+    line = lines[right.lineno - 1].encode()
+    expected = line[right.col_offset: right.end_col_offset].decode()
+    new = (line[: right.col_offset] + replacement.encode() + line[right.end_col_offset:]).decode()
+    block = lines[statement.lineno - 1: statement.end_lineno]
+    offset = right.lineno - statement.lineno
+    block[offset] = new
+    block[-1] = block[-1] + MARK
+    return (statement.lineno, statement.end_lineno, block), expected, isinstance(observed, float)
+
+
+def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end: int):
+    """The statement that raised, inside ``with pytest.raises``; what came after it never ran and goes."""
+    indent = lines[statement.lineno - 1][: statement.col_offset]
+    if isinstance(statement, ast.Assert):
+        call = statement.test.left if isinstance(statement.test, ast.Compare) else statement.test
+        body = [ast.unparse(call)]
+    else:
+        body = [line[statement.col_offset:] for line in lines[statement.lineno - 1: statement.end_lineno]]
+    block = [f"{indent}with pytest.raises({exception}):{MARK}"] + [f"{indent}    {line}" for line in body]
+    return statement.lineno, body_end, block
+
+
+def _expectation(statement: ast.stmt, lines: list[str]) -> str:
+    return " ".join(line.strip() for line in lines[statement.lineno - 1: statement.end_lineno])
+
+
+def _exception_name(raised: str, module: str) -> tuple[str, str | None]:
+    """How the test names the exception type (``raised``: "module:qualname", or a builtin's name), and the
+    import that makes the name available."""
+    owner, _, qualname = raised.rpartition(":")
+    if not owner:
+        return qualname, None
+    top = qualname.split(".")[0]
+    if owner == module:
+        return qualname, f"from {module} import {top}"
+    return f"{owner}.{qualname}", f"import {owner}"
+
+
+def _imports_pytest(tree: ast.Module) -> bool:
+    return any(isinstance(n, ast.Import) and any(a.name == "pytest" and not a.asname for a in n.names)
+               for n in tree.body)
