@@ -106,7 +106,8 @@ def _class_outline(node: ast.ClassDef) -> str:
     parts = [f"{decorators}class {node.name}({bases}):" if bases else f"{decorators}class {node.name}:"]
     doc = ast.get_docstring(node)
     if doc:
-        parts.append(f"    {ast.unparse(ast.Constant(doc.strip().splitlines()[0]))}")
+        first = doc.strip().splitlines()[0]
+        parts.append(f'    """{first}"""' if '"' not in first and "\\" not in first else f"    {first!r}")
     for item in node.body:
         if isinstance(item, (ast.Assign, ast.AnnAssign)) and len(ast.unparse(item)) <= _MAX_CONSTANT_CHARS:
             parts.append("    " + ast.unparse(item))

@@ -1,0 +1,147 @@
+"""Target extraction, the target prompt, and the observed-value oracle's rewrites (pure functions)."""
+
+from __future__ import annotations
+
+import ast
+
+from pytest_utgen.oracle import MARK, adopt
+from pytest_utgen.prompt import build_target_messages
+from pytest_utgen.sandbox import Observation
+from pytest_utgen.targets import find_targets, module_outline
+from pytest_utgen.validate import import_missing_names
+
+MODULE = '''"""Shapes."""
+import math
+
+UNIT = "cm"
+
+
+def area(r):
+    """Area of a circle.
+
+    More text.
+    """
+    return math.pi * r * r
+
+
+class Box:
+    """A box."""
+    kind = "box"
+
+    def __init__(self, w, h):
+        self.w, self.h = w, h
+
+    def size(self):
+        return self.w * self.h
+
+    def noop(self):
+        pass
+
+    @staticmethod
+    def unit():
+        return UNIT
+'''
+
+
+def test_targets_are_functions_and_methods_with_their_class_context():
+    targets = {t.qualname: t for t in find_targets(MODULE)}
+    assert list(targets) == ["area", "Box.__init__", "Box.size", "Box.unit"]  # noop has nothing to test
+    assert (targets["area"].start, targets["area"].end) == (7, 12)
+    size = targets["Box.size"]
+    assert (size.start, size.end) == (22, 23)
+    assert size.code.startswith('class Box:\n    """A box."""\n    kind = "box"\n    def __init__(self, w, h):')
+    assert size.code.endswith("    def size(self):\n        return self.w * self.h")
+    assert targets["Box.unit"].start == 28  # the decorator's line
+
+
+def test_the_outline_has_signatures_and_first_docstring_lines_not_bodies():
+    outline = module_outline(MODULE)
+    assert "import math" in outline and "UNIT = 'cm'" in outline
+    assert 'def area(r):\n    """Area of a circle."""\n    ...' in outline
+    assert "class Box:\n    \"\"\"A box.\"\"\"\n    kind = 'box'\n    def __init__(self, w, h):\n        ..." in outline
+    assert "math.pi" not in outline and "More text" not in outline
+    ast.parse(outline)
+
+
+def test_target_prompts_of_one_module_share_everything_before_the_target():
+    outline = module_outline(MODULE)
+    first, second = (build_target_messages(outline, "shapes", t)[-1]["content"] for t in find_targets(MODULE)[:2])
+    prefix = first.split("Write tests for")[0]
+    assert second.startswith(prefix) and outline.strip() in prefix
+
+
+TESTS = '''import pytest
+from shapes import area, Box
+
+
+def test_int():
+    assert Box(2, 3).size() == 5
+
+
+def test_str():
+    assert str(Box(1, 1).size()) == "one"
+
+
+def test_float():
+    assert area(1) == 3.14
+
+
+def test_container():
+    assert [Box(1, 2).size()] == []
+
+
+def test_object():
+    assert Box(1, 1) == Box(1, 1)
+
+
+def test_raises():
+    box = Box(1, None)
+    box.size()
+    assert box.w == 1
+
+
+def test_wrong_call():
+    area(1, 2, 3)
+'''
+
+
+def test_wrong_expectations_become_observed_literals_and_raises():
+    observations = {
+        "test_int": Observation(6, value="6"),
+        "test_str": Observation(10, value="'1'"),
+        "test_float": Observation(14, value="3.141592653589793"),
+        "test_container": Observation(18, value="[2]"),
+        "test_object": Observation(22, value=None),  # no literal repr: left for the model
+        "test_raises": Observation(27, raised="TypeError"),  # a test's own mistake is not adopted
+        "test_wrong_call": Observation(31, raised="TypeError"),
+    }
+    fixed, adopted = adopt(TESTS, "shapes", observations)
+    assert f"    assert Box(2, 3).size() == 6{MARK}\n" in fixed
+    assert f"    assert str(Box(1, 1).size()) == '1'{MARK}\n" in fixed
+    assert f"    assert area(1) == pytest.approx(3.141592653589793){MARK}\n" in fixed
+    assert f"    assert [Box(1, 2).size()] == [2]{MARK}\n" in fixed
+    assert "    assert Box(1, 1) == Box(1, 1)\n" in fixed and "    area(1, 2, 3)\n" in fixed
+    assert [(a.unit, a.expected, a.observed) for a in adopted] == [
+        ("test_int", "5", "6"), ("test_str", '"one"', "'1'"), ("test_float", "3.14", "3.141592653589793"),
+        ("test_container", "[]", "[2]"),
+    ]
+    ast.parse(fixed)
+
+
+def test_a_raising_statement_becomes_pytest_raises_and_what_followed_it_goes():
+    tests = "from shapes import Box, ShapeError\n\n\ndef test_bad():\n    b = Box(-1, 1)\n    assert b.size() == 1\n"
+    fixed, adopted = adopt(tests, "shapes", {"test_bad": Observation(5, raised="shapes:ShapeError")})
+    assert fixed.endswith(f"def test_bad():\n    with pytest.raises(ShapeError):{MARK}\n        b = Box(-1, 1)\n")
+    assert fixed.startswith("from shapes import ShapeError\nimport pytest\n")
+    assert adopted[0].observed == "raised shapes:ShapeError"
+    builtin, _ = adopt("def test_x():\n    assert int('x') == 1\n", "m", {"test_x": Observation(2, raised="ValueError")})
+    assert builtin == f"import pytest\ndef test_x():\n    with pytest.raises(ValueError):{MARK}\n        int('x')\n"
+    other, _ = adopt("def test_y():\n    load('{')\n", "m", {"test_y": Observation(2, raised="json.decoder:JSONDecodeError")})
+    assert "import json.decoder\n" in other and "pytest.raises(json.decoder.JSONDecodeError)" in other
+
+
+def test_names_of_the_module_used_but_never_imported_are_imported():
+    module = "class Box:\n    pass\n\n\ndef area(r):\n    return r\n\n\nLIMIT = 3\n"
+    tests = "from m import area\n\n\ndef test_x(tmp_path):\n    assert Box() and area(LIMIT) == 3 and len([]) == 0\n"
+    assert import_missing_names(tests, module, "m").startswith("from m import Box, LIMIT\nfrom m import area\n")
+    assert import_missing_names("from m import *\n\n\ndef test_y():\n    Box()\n", module, "m").startswith("from m import *")
