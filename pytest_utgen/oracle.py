@@ -1,11 +1,12 @@
-"""The observed-value oracle: a test that fails only because its expected value is wrong gets the value the
-code really returned (or, where the code raised, ``pytest.raises`` of that exception).
+"""The observed-value oracle: a test that fails only because its expected values are wrong gets the values
+the code really returned (or, where the code raised, ``pytest.raises`` of that exception).
 
 A small model often calls the right function with sensible inputs and then guesses the result wrong. The
-sandbox records, for a failing ``assert left == right``, what ``left`` evaluated to (when it has a literal
-repr that reads back equal), and for a test that raised, the exception's type and line. :func:`adopt`
-rewrites those statements; each change is marked ``# utgen: observed`` and returned as an
-:class:`Adopted`, so the model's original expectation can be shown as a possible bug.
+failing tests run once more :func:`instrument`-ed: each ``assert left == right`` becomes a soft check that
+records what ``left`` evaluated to (when it has a literal repr that reads back equal) and lets the test go
+on, so one run sees every wrong expectation of a test; a statement that raises is recorded with the
+exception's type. :func:`adopt` rewrites those statements; each change is marked ``# utgen: observed`` and
+returned as an :class:`Adopted`, so the model's original expectation can be shown as a possible bug.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from .sandbox import Observation
 
 MARK = "  # utgen: observed"
+OBSERVE = "__utgen_observe__"  # the recording check instrumented tests call (the sandbox child defines it)
 # Exceptions that say the test itself is wrong (a bad call, a missing name), not what the code does.
 TEST_MISTAKES = {"NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError", "AttributeError",
                  "TypeError", "SyntaxError", "RecursionError"}
@@ -31,10 +33,29 @@ class Adopted:
     observed: str  # what the code did: a value's repr, or "raised T"
 
 
-def adopt(source: str, module: str, observations: dict[str, Observation]) -> tuple[str, list[Adopted]]:
-    """``source`` with each observed failure of ``observations`` (unit -> what its failing line did)
-    rewritten to the observed behaviour, and the list of what was replaced. Failures it cannot rewrite
-    (no literal repr, a statement nested in a block, an unknown shape) are left as they are."""
+def instrument(source: str, units: set[str]) -> str:
+    """``source`` with every ``assert left == right`` of the test ``units`` turned into the soft, recording
+    ``__utgen_observe__(line, lambda: left, right)``, on the same lines (so tracebacks keep their lines)."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    for unit, function in _test_functions(tree).items():
+        if unit not in units:
+            continue
+        for node in ast.walk(function):
+            if _is_equality_assert(node) and node.lineno == node.test.lineno:
+                check = f"{OBSERVE}({node.lineno}, lambda: ({ast.unparse(node.test.left)}), " \
+                        f"{ast.unparse(node.test.comparators[0])})"
+                indent = lines[node.lineno - 1][: node.col_offset]
+                span = node.end_lineno - node.lineno + 1
+                lines[node.lineno - 1: node.end_lineno] = [indent + check] + [""] * (span - 1)
+    return "\n".join(lines) + "\n"
+
+
+def adopt(source: str, module: str, observations: dict[str, list[Observation]]) -> tuple[str, list[Adopted]]:
+    """``source`` with what the instrumented run of each test observed (unit -> observations) adopted:
+    mismatched ``==`` expectations replaced by the observed values, the statement that raised wrapped in
+    ``pytest.raises``. Returns the new source and what was replaced. What it cannot rewrite (no literal repr,
+    a line seen more than once as in a loop, a raise nested in a block) is left as it is."""
     tree = ast.parse(source)
     lines = source.splitlines()
     functions = _test_functions(tree)
@@ -42,7 +63,7 @@ def adopt(source: str, module: str, observations: dict[str, Observation]) -> tup
     adopted: list[Adopted] = []
     needs_pytest = False
     imports: set[str] = set()
-    for unit, observation in observations.items():
+    for unit, observation in _adoptable(observations):
         function = functions.get(unit)
         statement = _statement_at(function, observation.line) if function else None
         if statement is None:
@@ -73,6 +94,22 @@ def adopt(source: str, module: str, observations: dict[str, Observation]) -> tup
     return "\n".join(head + lines).strip() + "\n", adopted
 
 
+def _adoptable(observations: dict[str, list[Observation]]):
+    """(unit, observation) for each mismatch seen once on its line, and each test's raise."""
+    for unit, seen in observations.items():
+        per_line: dict[int, int] = {}
+        for observation in seen:
+            per_line[observation.line] = per_line.get(observation.line, 0) + 1
+        for observation in seen:
+            if observation.raised or (not observation.matched and per_line[observation.line] == 1):
+                yield unit, observation
+
+
+def _is_equality_assert(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
+            and isinstance(node.test.ops[0], ast.Eq))
+
+
 def _test_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     found = {}
     for node in tree.body:
@@ -96,8 +133,7 @@ def _statement_at(function: ast.FunctionDef, line: int) -> ast.stmt | None:
 
 def _adopt_value(statement: ast.stmt, value: str, lines: list[str]):
     """``assert left == right`` with ``right`` replaced by the observed value: (edit, expected, uses pytest)."""
-    if not (isinstance(statement, ast.Assert) and isinstance(statement.test, ast.Compare)
-            and len(statement.test.ops) == 1 and isinstance(statement.test.ops[0], ast.Eq)):
+    if not _is_equality_assert(statement):
         return None
     right = statement.test.comparators[0]
     if right.lineno != right.end_lineno or MARK.strip() in lines[statement.end_lineno - 1]:

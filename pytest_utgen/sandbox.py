@@ -39,11 +39,13 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Observation:
-    """What a failing test's first failure was at ``line`` of its file: a ``==`` whose left side evaluated to
-    ``value`` (its literal repr; None when it has none), or a call that raised ``raised`` (a type's name)."""
+    """What a test did at ``line`` of its file: an instrumented ``==`` whose left side evaluated to ``value``
+    (its literal repr; None when it has none) and did or did not match, or a statement that raised
+    ``raised`` (a builtin's name, else ``module:qualname``)."""
 
     line: int
     value: str | None = None
+    matched: bool = True
     raised: str | None = None
 
 
@@ -54,7 +56,7 @@ class CaseOutcome:
     nodeid: str
     outcome: Outcome
     message: str = ""
-    observation: Observation | None = None
+    observations: list[Observation] = field(default_factory=list)
 
 
 @dataclass
@@ -335,7 +337,7 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
     collect_errors: list[str] = []
     started: list[str] = []
     side_effects: dict[str, list[str]] = {}
-    observations: dict[str, Observation] = {}
+    observations: dict[str, list[Observation]] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
@@ -348,9 +350,12 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
             elif record["event"] == "start":
                 started.append(nodeid)
             elif record["event"] == "observed":
-                observations.setdefault(nodeid, Observation(record["line"], value=record["value"]))
+                observations.setdefault(nodeid, []).append(
+                    Observation(record["line"], value=record["value"], matched=record["matched"]))
             elif record["event"] == "raised":
-                observations.setdefault(nodeid, Observation(record["line"], raised=record["type"]))
+                seen = observations.setdefault(nodeid, [])
+                if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it
+                    seen.append(Observation(record["line"], raised=record["type"]))
             elif record["event"] == "side_effect" and nodeid:
                 side_effects.setdefault(nodeid, []).append(record["what"])
             elif record["event"] == "report":
@@ -371,9 +376,9 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
         why = "timed out (killed)" if timed_out else f"the test process died (exit code {returncode})"
         for nodeid in unfinished:
             outcomes[nodeid] = CaseOutcome(nodeid, kind, why)
-    for nodeid, observation in observations.items():
-        if nodeid in outcomes and outcomes[nodeid].outcome == Outcome.FAILED:
-            outcomes[nodeid].observation = observation
+    for nodeid, seen in observations.items():
+        if nodeid in outcomes:
+            outcomes[nodeid].observations = seen
     for nodeid, attempts in side_effects.items():
         outcomes[nodeid] = CaseOutcome(nodeid, Outcome.UNSAFE, "tried to " + "; tried to ".join(dict.fromkeys(attempts)))
     if not started and not collect_errors and returncode not in (0, 1, 5):

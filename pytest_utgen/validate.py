@@ -7,11 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .oracle import Adopted, adopt
+from .oracle import Adopted, adopt, instrument
 from .prompt import node_span
-from .sandbox import FileCoverage, Observation, Outcome, RunResult, Workspace
-
-ORACLE_ROUNDS = 3  # a test stops at its first wrong expectation: each round can fix the next one
+from .sandbox import FileCoverage, Outcome, RunResult, Workspace
 
 
 @dataclass
@@ -254,28 +252,24 @@ class CandidateValidator:
                 failing.setdefault(unit, f"{outcome.outcome.value}: {outcome.message}".strip())
         return {u for u in units if u in seen and u not in failing}, failing
 
-    @staticmethod
-    def _observations(result: RunResult) -> dict[str, Observation]:
-        """The observed first failure of each failing, unparametrized test."""
-        return {unit_of(nodeid): o.observation for nodeid, o in result.outcomes.items()
-                if o.observation is not None and "[" not in nodeid}
-
-    def _adopt_observed(self, source: str, run: RunResult, result: ValidationResult,
-                        passing: set[str]) -> str:
-        """Rewrite the failing tests' wrong expectations to the observed behaviour and run them again."""
-        for _ in range(ORACLE_ROUNDS):
-            observed = {u: o for u, o in self._observations(run).items() if u in result.failing}
-            source, adopted = adopt(source, self.module_name, observed)
-            if not adopted:
-                break
-            result.adopted.extend(adopted)
-            retried = sorted({a.unit for a in adopted})
-            run = self._run(prune(source, set(retried)))
-            ok, failing = self._passing_units(run, retried)
-            for unit in ok:
-                result.failing.pop(unit, None)
-            result.failing.update(failing)
-            passing |= ok
+    def _adopt_observed(self, source: str, result: ValidationResult, passing: set[str]) -> str:
+        """Run the failing tests instrumented, adopt what the code did for their wrong expectations, and run
+        the rewritten tests again: those that pass now join ``passing``."""
+        failing = {u for u in result.failing if u in set(list_test_units(source))}
+        # The whole file, instrumented, with only the failing tests selected: its lines are the source's lines.
+        run = self._run(instrument(source, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)])
+        observed = {unit_of(nodeid): o.observations for nodeid, o in run.outcomes.items()
+                    if o.observations and "[" not in nodeid and unit_of(nodeid) in failing}
+        source, adopted = adopt(source, self.module_name, observed)
+        if not adopted:
+            return source
+        result.adopted.extend(adopted)
+        retried = sorted({a.unit for a in adopted})
+        ok, still = self._passing_units(self._run(prune(source, set(retried))), retried)
+        for unit in ok:
+            result.failing.pop(unit, None)
+        result.failing.update(still)
+        passing |= ok
         return source
 
     def validate(self, source: str, quick: bool = False) -> ValidationResult:
@@ -288,7 +282,6 @@ class CandidateValidator:
         result = ValidationResult(kept_source=None, generated=len(units))
         pending = list(units)
         passing: set[str] = set()
-        run = None
         while pending:
             run = self._run(prune(source, set(pending)))
             if run.collect_errors:
@@ -305,8 +298,8 @@ class CandidateValidator:
             # The process died inside a test (a crash, a timeout, os._exit): the tests after it run again
             # without it; the one it died in is in ``failing``, so each round is shorter.
             pending = not_run
-        if self.oracle and result.failing and run is not None:
-            source = self._adopt_observed(source, run, result, passing)
+        if self.oracle and result.failing:
+            source = self._adopt_observed(source, result, passing)
         result.source = source
         kept = set(passing)
         if quick:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from pytest_utgen.oracle import MARK, adopt
+from pytest_utgen.oracle import MARK, OBSERVE, adopt, instrument
 from pytest_utgen.prompt import build_target_messages
 from pytest_utgen.sandbox import Observation
 from pytest_utgen.targets import find_targets, module_outline
@@ -107,13 +107,13 @@ def test_wrong_call():
 
 def test_wrong_expectations_become_observed_literals_and_raises():
     observations = {
-        "test_int": Observation(6, value="6"),
-        "test_str": Observation(10, value="'1'"),
-        "test_float": Observation(14, value="3.141592653589793"),
-        "test_container": Observation(18, value="[2]"),
-        "test_object": Observation(22, value=None),  # no literal repr: left for the model
-        "test_raises": Observation(27, raised="TypeError"),  # a test's own mistake is not adopted
-        "test_wrong_call": Observation(31, raised="TypeError"),
+        "test_int": [Observation(6, value="6", matched=False)],
+        "test_str": [Observation(10, value="'1'", matched=False)],
+        "test_float": [Observation(14, value="3.141592653589793", matched=False)],
+        "test_container": [Observation(18, value="[2]", matched=False)],
+        "test_object": [Observation(22, value=None, matched=False)],  # no literal repr: left for the model
+        "test_raises": [Observation(27, raised="TypeError")],  # a test's own mistake is not adopted
+        "test_wrong_call": [Observation(31, raised="TypeError")],
     }
     fixed, adopted = adopt(TESTS, "shapes", observations)
     assert f"    assert Box(2, 3).size() == 6{MARK}\n" in fixed
@@ -130,13 +130,13 @@ def test_wrong_expectations_become_observed_literals_and_raises():
 
 def test_a_raising_statement_becomes_pytest_raises_and_what_followed_it_goes():
     tests = "from shapes import Box, ShapeError\n\n\ndef test_bad():\n    b = Box(-1, 1)\n    assert b.size() == 1\n"
-    fixed, adopted = adopt(tests, "shapes", {"test_bad": Observation(5, raised="shapes:ShapeError")})
+    fixed, adopted = adopt(tests, "shapes", {"test_bad": [Observation(5, raised="shapes:ShapeError")]})
     assert fixed.endswith(f"def test_bad():\n    with pytest.raises(ShapeError):{MARK}\n        b = Box(-1, 1)\n")
     assert fixed.startswith("from shapes import ShapeError\nimport pytest\n")
     assert adopted[0].observed == "raised shapes:ShapeError"
-    builtin, _ = adopt("def test_x():\n    assert int('x') == 1\n", "m", {"test_x": Observation(2, raised="ValueError")})
+    builtin, _ = adopt("def test_x():\n    assert int('x') == 1\n", "m", {"test_x": [Observation(2, raised="ValueError")]})
     assert builtin == f"import pytest\ndef test_x():\n    with pytest.raises(ValueError):{MARK}\n        int('x')\n"
-    other, _ = adopt("def test_y():\n    load('{')\n", "m", {"test_y": Observation(2, raised="json.decoder:JSONDecodeError")})
+    other, _ = adopt("def test_y():\n    load('{')\n", "m", {"test_y": [Observation(2, raised="json.decoder:JSONDecodeError")]})
     assert "import json.decoder\n" in other and "pytest.raises(json.decoder.JSONDecodeError)" in other
 
 
@@ -145,3 +145,25 @@ def test_names_of_the_module_used_but_never_imported_are_imported():
     tests = "from m import area\n\n\ndef test_x(tmp_path):\n    assert Box() and area(LIMIT) == 3 and len([]) == 0\n"
     assert import_missing_names(tests, module, "m").startswith("from m import Box, LIMIT\nfrom m import area\n")
     assert import_missing_names("from m import *\n\n\ndef test_y():\n    Box()\n", module, "m").startswith("from m import *")
+
+
+def test_instrumented_asserts_record_and_go_on_keeping_their_lines():
+    source = ("def test_a():\n    x = 2\n    assert x + 1 == (\n        4)\n    assert x == 2, 'msg'\n\n\n"
+              "def test_b():\n    assert 1 == 2\n")
+    instrumented = instrument(source, {"test_a"})
+    assert instrumented.splitlines()[2:5] == [f"    {OBSERVE}(3, lambda: (x + 1), 4)", "",
+                                              f"    {OBSERVE}(5, lambda: (x), 2)"]
+    assert instrumented.count("\n") == source.count("\n") and "    assert 1 == 2" in instrumented
+    seen = []
+    exec(compile(instrumented, "t.py", "exec"), {OBSERVE: lambda line, f, want: seen.append((line, f(), want))})
+    assert seen == []  # defining the tests runs nothing
+    namespace = {OBSERVE: lambda line, f, want: seen.append((line, f(), want))}
+    exec(compile(instrumented, "t.py", "exec"), namespace)
+    namespace["test_a"]()
+    assert seen == [(3, 3, 4), (5, 2, 2)]
+
+
+def test_a_line_observed_more_than_once_is_not_adopted():
+    source = "def test_loop():\n    for i in range(2):\n        assert i == 5\n"
+    seen = [Observation(3, value="0", matched=False), Observation(3, value="1", matched=False)]
+    assert adopt(source, "m", {"test_loop": seen}) == (source, [])
