@@ -24,10 +24,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int)
     parser.add_argument("--reruns", type=int)
     parser.add_argument("--timeout", type=float, help="seconds per sandboxed test run")
+    parser.add_argument("--budget", dest="budget_s", type=float, help="seconds per module for model calls")
+    parser.add_argument("--max-calls", type=int, help="model calls per module")
+    parser.add_argument("--oracle", choices=["observed", "model"], help="adopt observed values (default) or not")
 
 
 def _overrides(args: argparse.Namespace, **extra) -> dict:
-    keys = ("model", "lora", "endpoint", "workers", "max_attempts", "reruns", "timeout")
+    keys = ("model", "lora", "endpoint", "workers", "max_attempts", "reruns", "timeout", "budget_s", "max_calls",
+            "oracle")
     return {**{k: getattr(args, k, None) for k in keys}, **extra}
 
 

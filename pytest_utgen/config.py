@@ -40,11 +40,11 @@ class UtgenConfig:
     timeout: float = 60.0
     memory_limit_mb: int = 2048
     min_coverage: float | None = None
-    target_coverage: float = 80.0
+    target_coverage: float = 90.0  # line+branch %: a module's loop stops here (or at its budget)
     repair_temperature: float = 0.7
     oracle: str = "observed"  # "observed": adopt what the code did for a wrong expectation; "model": never
     budget_s: float = 300.0  # per module: no new model call after this many seconds
-    max_calls: int = 12  # per module
+    max_calls: int = 24  # per module
     report: Path | None = None
     verbose: bool = False
 

@@ -16,9 +16,9 @@ from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBacke
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .oracle import Adopted
 from .prompt import SourceChunk, build_messages, build_target_messages, split_source
-from .report import Dropped, ModuleReport, ModuleStatus, RunReport
+from .report import Dropped, ModuleReport, ModuleStatus, RunReport, StopReason
 from .sandbox import FileCoverage, Outcome, RunResult, Workspace
-from .targets import find_targets, module_outline
+from .targets import find_targets, module_header
 from .validate import (
     CandidateValidator,
     import_lines,
@@ -43,7 +43,7 @@ from .writer import (
 )
 
 PROMPT_OVERHEAD_TOKENS = 300
-TARGET_VISITS = 2  # prompts per function or method in the target pass
+TARGET_VISITS = 3  # prompts per function or method in the target pass
 MAX_FEEDBACK_CHARS = 1500
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
 
@@ -94,15 +94,25 @@ class _ModuleWork:
     adopted: list[Adopted] = field(default_factory=list)
     executed: set[int] = field(default_factory=set)  # union over the kept candidates' coverage
     statements: set[int] = field(default_factory=set)
+    taken_arcs: set[tuple[int, int]] = field(default_factory=set)
+    arcs: set[tuple[int, int]] = field(default_factory=set)
 
     def absorb(self, coverage: FileCoverage | None) -> None:
         """Add a kept candidate's coverage to the module's union."""
         if coverage is not None:
             self.executed.update(coverage.executed_lines)
             self.statements.update(coverage.executed_lines, coverage.missing_lines)
+            self.taken_arcs.update(coverage.executed_branches)
+            self.arcs.update(coverage.executed_branches, coverage.missing_branches)
 
     def missing(self) -> set[int]:
-        return self.statements - self.executed
+        """Lines not run yet, and lines with a branch not taken yet."""
+        return (self.statements - self.executed) | {start for start, _ in self.arcs - self.taken_arcs}
+
+    def percent(self) -> float:
+        """Line+branch coverage of the union (coverage.py's total with branch measurement)."""
+        total = len(self.statements) + len(self.arcs)
+        return 100.0 * (len(self.executed) + len(self.taken_arcs)) / total if total else 100.0
 
 
 class Engine:
@@ -263,7 +273,7 @@ class Engine:
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         for chunk in split_source(work.source, budget, backend.count_tokens):
             self._generate_chunk(work, chunk, validator, backend)
-        self._target_pass(work, validator, backend, deadline)
+        report.stopped = self._target_pass(work, validator, backend, deadline)
         if work.kept_source:
             # Candidates were checked quickly one by one; the kept tests, as one file, get the full checks.
             merged = validator.validate(work.kept_source)
@@ -296,36 +306,40 @@ class Engine:
             feedback = UNCOVERED_FEEDBACK + _quote_lines(work.source, missing)
 
     def _target_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
-                     deadline: float) -> None:
+                     deadline: float) -> StopReason:
         """One focused prompt per function or method that still has uncovered lines, most uncovered first,
         until the module reaches the target coverage or its budget (seconds, model calls) is spent."""
         cfg = self.config
         if not work.statements:
-            return  # nothing kept yet gives no coverage to aim at; the module pass had its attempts
-        outline = module_outline(work.source)
+            return StopReason.NOTHING_KEPT  # no coverage to aim at; the module pass had its attempts
+        header = module_header(work.source)
         visits: Counter[str] = Counter()
         targets = find_targets(work.source)
-        while (not self._coverage_reached(work) and work.report.model_calls < cfg.max_calls
-               and time.perf_counter() < deadline):
+        while True:
+            if self._coverage_reached(work):
+                return StopReason.COVERAGE
+            if work.report.model_calls >= cfg.max_calls:
+                return StopReason.MAX_CALLS
+            if time.perf_counter() >= deadline:
+                return StopReason.BUDGET_SECONDS
             missing = work.missing()
             pending = [(len(missing.intersection(t.lines)), -visits[t.qualname], t) for t in targets
                        if visits[t.qualname] < TARGET_VISITS]
             pending = [item for item in pending if item[0]]
             if not pending:
-                return
+                return StopReason.TARGETS_DONE
             _, _, target = max(pending, key=lambda item: item[:2])  # most uncovered, fewest visits first
             visits[target.qualname] += 1
             uncovered = sorted(missing.intersection(target.lines))
             quoted = _quote_lines(work.source, uncovered) if len(uncovered) < len(target.lines) - 1 else None
-            messages = build_target_messages(outline, work.selection.module.name, target, quoted)
-            # A second visit asks again for the lines the first reply missed: sampled, as a greedy reply
+            messages = build_target_messages(header, work.selection.module.name, target, quoted)
+            # A later visit asks again for the lines the first reply missed: sampled, as a greedy reply
             # to a near-identical prompt would repeat the first.
             temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
             self._try(work, messages, temperature, validator, backend)
 
     def _coverage_reached(self, work: _ModuleWork) -> bool:
-        statements = len(work.statements)
-        return bool(statements) and 100.0 * len(work.executed) / statements >= self.config.target_coverage
+        return bool(work.statements) and work.percent() >= self.config.target_coverage
 
     def _try(self, work: _ModuleWork, messages: list[dict[str, str]], temperature: float,
              validator: CandidateValidator, backend: Backend):

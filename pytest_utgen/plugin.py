@@ -31,6 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--utgen-timeout", type=float, help="seconds per sandboxed test run (default 60)")
     group.addoption("--utgen-min-coverage", type=float, help="also select modules below this line coverage %%")
     group.addoption("--utgen-report", help="write the per-module report as JSON to this path")
+    group.addoption("--utgen-budget", type=float, help="seconds per module after which no model call starts (default 300)")
+    group.addoption("--utgen-max-calls", type=int, help="model calls per module (default 24)")
+    group.addoption("--utgen-target-coverage", type=float,
+                    help="line+branch %% at which a module's loop stops (default 90)")
+    group.addoption("--utgen-oracle", choices=["observed", "model"],
+                    help="wrong expected values: 'observed' (default) adopts what the code did, 'model' quarantines")
     group.addoption("--utgen-verbose", action="store_true", help="show llama.cpp's own log lines")
     group.addoption("--utgen-unguarded", action="store_true",
                     help="run generated test files without the guard (they may then write files, spawn "
@@ -54,6 +60,8 @@ def _config_from_options(config: pytest.Config):
         "workers": opt.utgen_workers, "output_dir": opt.utgen_output, "max_attempts": opt.utgen_max_attempts,
         "reruns": opt.utgen_reruns, "timeout": opt.utgen_timeout, "min_coverage": opt.utgen_min_coverage,
         "report": opt.utgen_report, "verbose": opt.utgen_verbose or opt.verbose > 0 or None,
+        "budget_s": opt.utgen_budget, "max_calls": opt.utgen_max_calls,
+        "target_coverage": opt.utgen_target_coverage, "oracle": opt.utgen_oracle,
         "paths": [str(Path(a).resolve()) for a in source_args] or None,
     }
     return load_config(root, overrides)

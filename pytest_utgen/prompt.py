@@ -32,19 +32,22 @@ def build_messages(
     module: str | None = None,
     question: str | None = None,
     feedback: str | None = None,
+    focus: str | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages asking for a test file for ``code``.
 
     ``module`` is the import path the tests must use (None: the code is in ``solution.py``);
     ``question`` an optional problem statement; ``feedback`` what went wrong with a previous
-    attempt (error text or uncovered lines), for a repair prompt.
+    attempt (error text or uncovered lines), for a repair prompt; ``focus`` the one function or method the
+    tests are for (a target of the target loop).
     """
     import_path = module or "solution"
     parts = []
     if question:
         parts.append(f"Problem:\n{question.strip()}\n")
     parts.append(f"Module `{import_path}`:\n```python\n{code.rstrip()}\n```\n")
-    parts.append(f"Write the test file. Import what you test with `from {import_path} import ...`.")
+    subject = f" for `{focus}`" if focus else ""
+    parts.append(f"Write the test file{subject}. Import what you test with `from {import_path} import ...`.")
     if feedback:
         parts.append(f"\nA previous test file had this problem; write a new file that avoids it:\n{feedback.strip()}")
     return [
@@ -53,25 +56,18 @@ def build_messages(
     ]
 
 
-def build_target_messages(outline: str, module: str, target, uncovered: str | None = None) -> list[dict[str, str]]:
+def build_target_messages(header: str, module: str, target, uncovered: str | None = None) -> list[dict[str, str]]:
     """Chat messages asking for tests of one function or method (a :class:`~pytest_utgen.targets.Target`).
 
-    The module's ``outline`` comes first and is the same for every target of the module, so consecutive
-    prompts share their prefix (llama.cpp reuses it instead of processing it again); the target's code and
-    its ``uncovered`` lines (quoted, when some of it is already covered) come last.
+    The same shape as :func:`build_messages` (what the model was trained on), showing only ``header`` (the
+    module's imports and constants) and the target's code (for a method, its class's header, fields and
+    ``__init__`` first). Prompts of one module share their beginning up to the target (up to the method,
+    for the methods of one class), which llama.cpp reuses instead of processing again; the ``uncovered``
+    lines (quoted, when some of the target already runs) come last.
     """
-    parts = [
-        f"Module `{module}` (outline):\n```python\n{outline.rstrip()}\n```\n",
-        f"Write tests for `{target.qualname}` (lines {target.start}-{target.end}):\n"
-        f"```python\n{target.code.rstrip()}\n```",
-    ]
-    if uncovered:
-        parts.append(f"\nNo test runs these lines yet; reach them:\n{uncovered}")
-    parts.append(f"\nImport what you test with `from {module} import ...`.")
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": "\n".join(parts)},
-    ]
+    code = (header.rstrip() + "\n\n\n" if header.strip() else "") + target.code.rstrip()
+    feedback = f"These lines of `{target.qualname}` are never run by the tests:\n{uncovered}" if uncovered else None
+    return build_messages(code, module, feedback=feedback, focus=target.qualname)
 
 
 def estimate_tokens(text: str) -> int:

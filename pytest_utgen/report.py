@@ -22,6 +22,16 @@ class ModuleStatus(str, Enum):
     FAILED = "failed"  # its files cannot be written (the error says why)
 
 
+class StopReason(str, Enum):
+    """Why a module's loop made no further model call."""
+
+    COVERAGE = "target coverage reached"
+    MAX_CALLS = "model-call budget spent"
+    BUDGET_SECONDS = "time budget spent"
+    TARGETS_DONE = "every function with uncovered lines was asked for"
+    NOTHING_KEPT = "no test kept from the module prompts"
+
+
 @dataclass
 class Dropped:
     """Something the model wrote that is neither kept nor in the quarantine file, and why."""
@@ -60,6 +70,7 @@ class ModuleReport:
     quarantine: str | None = None
     error: str | None = None
     dropped: list[Dropped] = field(default_factory=list)
+    stopped: StopReason | None = None
 
     def progress_line(self) -> str:
         """The one line printed when this module finishes."""

@@ -1,9 +1,9 @@
 """Targets: a module cut into the units the loop prompts for, one top-level function or method at a time.
 
-A prompt for a target is small and shares its beginning with every other prompt of the module: the
-module's outline (imports, constants, and the signature and first docstring line of every definition)
-comes first and is the same for all targets, so llama.cpp reuses it from its cache; the target's own
-code (for a method: its class's header, fields and ``__init__`` too) comes last.
+A prompt for a target is small: the module's imports and constants (:func:`module_header`), and the
+target's own code, for a method with its class's header, fields and ``__init__`` signature first. The
+prompts of one module share their beginning up to the target (of one class, up to the method), which
+llama.cpp reuses from its cache instead of processing it again.
 """
 
 from __future__ import annotations
@@ -44,26 +44,22 @@ def find_targets(source: str) -> list[Target]:
             context = _class_context(lines, node)
             for item in node.body:
                 if isinstance(item, _DEFS) and not _is_trivial(item):
-                    code = context + "\n" + _text(lines, item) if item.name != "__init__" else context
+                    code = context + "\n" + _text(lines, item) if item.name != "__init__" else \
+                        "\n".join(_class_context(lines, node).splitlines()[:-len(_signature(item).splitlines())]
+                                  + [_text(lines, item)])
                     targets.append(Target(f"{node.name}.{item.name}", *node_span(item), code))
     return targets
 
 
-def module_outline(source: str) -> str:
-    """The module as a reader skims it: imports, short constants, and each definition's signature and first
-    docstring line, bodies elided. The stable prefix of every target prompt of the module."""
-    tree = ast.parse(source)
+def module_header(source: str) -> str:
+    """The module's imports and short top-level constants: the context every target prompt starts with."""
     parts = []
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.module != "__future__"):
             parts.append(ast.unparse(node))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and len(ast.unparse(node)) <= _MAX_CONSTANT_CHARS:
             parts.append(ast.unparse(node))
-        elif isinstance(node, _DEFS):
-            parts.append(_signature(node))
-        elif isinstance(node, ast.ClassDef):
-            parts.append(_class_outline(node))
-    return "\n".join(parts).strip() + "\n"
+    return "\n".join(parts) + ("\n" if parts else "")
 
 
 def _text(lines: list[str], node: ast.stmt) -> str:
@@ -78,16 +74,17 @@ def _is_trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 
 def _class_context(lines: list[str], node: ast.ClassDef) -> str:
-    """A class's header (decorators, bases), docstring, class-level fields and ``__init__``: what a test of
-    one of its methods needs to build an instance."""
+    """A class's header (decorators, bases), docstring, class-level fields and ``__init__``'s signature:
+    what a test of one of its methods needs to build an instance (the body of ``__init__`` in full drew
+    the model to test ``__init__`` again in every method's prompt)."""
     start = node_span(node)[0]
     header = lines[start - 1: node.lineno] if start < node.lineno else [lines[node.lineno - 1]]
     kept = []
     for item in node.body:
-        if isinstance(item, (ast.Assign, ast.AnnAssign, ast.Expr)) or (
-            isinstance(item, _DEFS) and item.name in ("__init__", "__post_init__")
-        ):
+        if isinstance(item, (ast.Assign, ast.AnnAssign, ast.Expr)):
             kept.append(_text(lines, item))
+        elif isinstance(item, _DEFS) and item.name in ("__init__", "__post_init__"):
+            kept.append(_signature(item, "    "))
     return "\n".join(header + kept)
 
 
@@ -98,21 +95,3 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -
     if doc:
         stub.body.insert(0, ast.Expr(ast.Constant(doc.strip().splitlines()[0])))
     return "\n".join(indent + line for line in ast.unparse(stub).splitlines())
-
-
-def _class_outline(node: ast.ClassDef) -> str:
-    bases = ", ".join(ast.unparse(b) for b in node.bases + node.keywords)
-    decorators = "".join(f"@{ast.unparse(d)}\n" for d in node.decorator_list)
-    parts = [f"{decorators}class {node.name}({bases}):" if bases else f"{decorators}class {node.name}:"]
-    doc = ast.get_docstring(node)
-    if doc:
-        first = doc.strip().splitlines()[0]
-        parts.append(f'    """{first}"""' if '"' not in first and "\\" not in first else f"    {first!r}")
-    for item in node.body:
-        if isinstance(item, (ast.Assign, ast.AnnAssign)) and len(ast.unparse(item)) <= _MAX_CONSTANT_CHARS:
-            parts.append("    " + ast.unparse(item))
-        elif isinstance(item, _DEFS):
-            parts.append(_signature(item, "    "))
-    if len(parts) == 1:
-        parts.append("    ...")
-    return "\n".join(parts)

@@ -174,10 +174,10 @@ def unshadow(test_source: str, module_source: str, module_name: str) -> str:
 
 
 def import_missing_names(test_source: str, module_source: str, module_name: str) -> str:
-    """Import the names of the module under test that the test file uses but never binds.
+    """Import the names of the module under test (and ``pytest``) that the test file uses but never binds.
 
-    The model often uses a class or helper of the module without importing it; the NameError is certain,
-    so the import is added before anything runs.
+    The model often uses a class or helper of the module, or ``pytest.raises``, without importing it; the
+    NameError is certain, so the import is added before anything runs.
     """
     tree = ast.parse(test_source)
     defined = {n.name for n in ast.parse(module_source).body
@@ -195,11 +195,12 @@ def import_missing_names(test_source: str, module_source: str, module_name: str)
             bound.add(node.arg)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    head = "import pytest\n" if "pytest" in used - bound else ""
     missing = sorted((used - bound) & defined)
-    if not missing or any(isinstance(n, ast.ImportFrom) and n.module == module_name and
-                          any(a.name == "*" for a in n.names) for n in tree.body):
-        return test_source
-    return f"from {module_name} import {', '.join(missing)}\n" + test_source
+    if missing and not any(isinstance(n, ast.ImportFrom) and n.module == module_name and
+                           any(a.name == "*" for a in n.names) for n in tree.body):
+        head += f"from {module_name} import {', '.join(missing)}\n"
+    return head + test_source
 
 
 def _body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:

@@ -13,6 +13,7 @@ from conftest import GOOD_REPLIES, module_of, snapshot
 
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine
+from pytest_utgen.report import StopReason
 from pytest_utgen.writer import is_generated_file, read_provenance
 
 
@@ -29,7 +30,7 @@ def test_generates_exactly_the_untested_modules(example_project, scripted_model)
     report, lines = run_engine(example_project, server, report="report.json", oracle="model")
 
     assert sorted(m.module for m in report.modules) == ["shopkit.inventory", "shopkit.pricing"]
-    assert sorted(module_of(r["messages"]) for r in server.requests) == ["shopkit.inventory", "shopkit.pricing"]
+    assert {module_of(r["messages"]) for r in server.requests} == {"shopkit.inventory", "shopkit.pricing"}
     out = example_project / "tests" / "utgen"
     pricing = (out / "test_shopkit_pricing.py").read_text()
     assert is_generated_file(out / "test_shopkit_pricing.py")
@@ -281,27 +282,39 @@ def test_the_target_pass_prompts_each_uncovered_function_alone_with_a_shared_pre
                           "    with pytest.raises(ValueError):\n        apply_discount(1, 101)\n"
                           "    apply_discount(-1, 10)\n",  # raises: becomes pytest.raises
     }
+    focus = "Write the test file for `"
 
     def respond(messages):
         text = messages[-1]["content"]
         if module_of(messages) != "shopkit.pricing":
             return GOOD_REPLIES[module_of(messages)]
-        if "(outline)" not in text:
+        if focus not in text:
             return weak
-        name = text.split("Write tests for `", 1)[1].split("`", 1)[0]
-        # No import of the names used: the engine adds it.
-        return f"```python\nimport pytest\n\n\n{tests_for[name]}```"
+        # No import of the names used, nor of pytest: the engine adds them.
+        return f"```python\n{tests_for[text.split(focus, 1)[1].split('`', 1)[0]]}```"
 
     server = scripted_model(respond)
     report, _ = run_engine(example_project, server, max_attempts=1, target_coverage=100)
     target_prompts = [r["messages"][-1]["content"] for r in server.requests
-                      if module_of(r["messages"]) == "shopkit.pricing" and "(outline)" in r["messages"][-1]["content"]]
-    asked = [p.split("Write tests for `", 1)[1].split("`", 1)[0] for p in target_prompts]
+                      if module_of(r["messages"]) == "shopkit.pricing" and focus in r["messages"][-1]["content"]]
+    asked = [p.split(focus, 1)[1].split("`", 1)[0] for p in target_prompts]
     assert sorted(asked) == sorted(tests_for)
-    prefixes = {p.split("Write tests for", 1)[0] for p in target_prompts}
-    assert len(prefixes) == 1 and "def bulk_price(unit_cents: int, quantity: int) -> int:" in prefixes.pop()
+    header = "Module `shopkit.pricing`:\n```python\nfrom decimal import ROUND_HALF_UP, Decimal\n\n\ndef "
+    assert all(p.startswith(header) for p in target_prompts)
+    assert all("def bulk_price(" not in p for p in target_prompts if "for `add_tax`" in p)  # the target alone
     pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
     assert pricing.line_after == 100.0 and pricing.tests_kept == 6
+    assert pricing.stopped == StopReason.COVERAGE
     kept = (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
-    assert "from shopkit.pricing import add_tax" in kept
+    assert "from shopkit.pricing import add_tax" in kept and "import pytest" in kept
     assert "    with pytest.raises(ValueError):  # utgen: observed\n        apply_discount(-1, 10)" in kept
+
+
+def test_the_loop_stops_at_its_call_budget(example_project, scripted_model):
+    weak = ("```python\nfrom shopkit.pricing import apply_discount\n\n\n"
+            "def test_no_discount():\n    assert apply_discount(1000, 0) == 1000\n```")
+    server = scripted_model(lambda m: weak if module_of(m) == "shopkit.pricing" else GOOD_REPLIES[module_of(m)])
+    report, _ = run_engine(example_project, server, max_attempts=1, max_calls=3)
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.model_calls == 3 and pricing.stopped == StopReason.MAX_CALLS
+    assert len([r for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"]) == 3

@@ -7,7 +7,7 @@ import ast
 from pytest_utgen.oracle import MARK, OBSERVE, adopt, instrument
 from pytest_utgen.prompt import build_target_messages
 from pytest_utgen.sandbox import Observation
-from pytest_utgen.targets import find_targets, module_outline
+from pytest_utgen.targets import find_targets, module_header
 from pytest_utgen.validate import import_missing_names
 
 MODULE = '''"""Shapes."""
@@ -49,25 +49,22 @@ def test_targets_are_functions_and_methods_with_their_class_context():
     assert (targets["area"].start, targets["area"].end) == (7, 12)
     size = targets["Box.size"]
     assert (size.start, size.end) == (22, 23)
-    assert size.code.startswith('class Box:\n    """A box."""\n    kind = "box"\n    def __init__(self, w, h):')
+    assert size.code.startswith('class Box:\n    """A box."""\n    kind = "box"\n    def __init__(self, w, h):\n        ...')
     assert size.code.endswith("    def size(self):\n        return self.w * self.h")
     assert targets["Box.unit"].start == 28  # the decorator's line
 
 
-def test_the_outline_has_signatures_and_first_docstring_lines_not_bodies():
-    outline = module_outline(MODULE)
-    assert "import math" in outline and "UNIT = 'cm'" in outline
-    assert 'def area(r):\n    """Area of a circle."""\n    ...' in outline
-    assert "class Box:\n    \"\"\"A box.\"\"\"\n    kind = 'box'\n    def __init__(self, w, h):\n        ..." in outline
-    assert "math.pi" not in outline and "More text" not in outline
-    ast.parse(outline)
-
-
-def test_target_prompts_of_one_module_share_everything_before_the_target():
-    outline = module_outline(MODULE)
-    first, second = (build_target_messages(outline, "shapes", t)[-1]["content"] for t in find_targets(MODULE)[:2])
-    prefix = first.split("Write tests for")[0]
-    assert second.startswith(prefix) and outline.strip() in prefix
+def test_the_header_is_imports_and_constants_and_method_prompts_of_a_class_share_their_start():
+    assert module_header(MODULE) == "import math\nUNIT = 'cm'\n"
+    targets = find_targets(MODULE)
+    size, unit = (build_target_messages(module_header(MODULE), "shapes", t)[-1]["content"] for t in targets[2:4])
+    shared = "Module `shapes`:\n```python\nimport math\nUNIT = 'cm'\n\n\nclass Box:\n    \"\"\"A box.\"\"\"\n"
+    assert size.startswith(shared) and unit.startswith(shared)
+    assert "def __init__(self, w, h):\n        ...\n    def size(self):" in size
+    assert size.endswith("Write the test file for `Box.size`. Import what you test with `from shapes import ...`.")
+    missed = build_target_messages(module_header(MODULE), "shapes", targets[1], "20: self.w, self.h = w, h")
+    assert missed[-1]["content"].endswith("These lines of `Box.__init__` are never run by the tests:\n"
+                                          "20: self.w, self.h = w, h")
 
 
 TESTS = '''import pytest
