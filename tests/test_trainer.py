@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("gguf")
 
-from conftest import default_model_or_skip  # noqa: E402
+from conftest import REPO, default_model_or_skip  # noqa: E402
 
 from trainer.data import (  # noqa: E402
     ensure_solution_import,
@@ -119,7 +119,7 @@ def test_tokenize_masks_the_prompt_and_drops_long_examples(tiny_model):
     assert tokenize(first, tokenizer, n_prompt + 3) is None
 
 
-def test_utgen_train_end_to_end_on_cpu_and_the_adapter_loads_in_llama_cpp(tiny_model, tmp_path):
+def test_training_end_to_end_on_cpu_and_the_adapter_loads_in_llama_cpp(tiny_model, tmp_path):
     from llama_cpp import Llama
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -132,7 +132,8 @@ def test_utgen_train_end_to_end_on_cpu_and_the_adapter_loads_in_llama_cpp(tiny_m
         "max_steps = 6\nmicro_batch_size = 2\neval_every = 3\nsave_every = 3\nlearning_rate = 0.01\n"
         "lora_r = 8\nlora_alpha = 16\n",
     )
-    result = subprocess.run([sys.executable, "-m", "pytest_utgen.cli", "train", "--config", str(config)],
+    # Training runs from a checkout (the installed package is the plugin alone).
+    result = subprocess.run([sys.executable, "-m", "trainer", "--config", str(config)], cwd=REPO,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     run = tmp_path / "run"
