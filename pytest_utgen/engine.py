@@ -356,6 +356,7 @@ class Engine:
         report.model_calls += 1
         report.model_seconds += completion.seconds
         report.prompt_tokens += completion.prompt_tokens
+        report.prompt_tokens_reused += completion.prompt_tokens_reused
         report.completion_tokens += completion.completion_tokens
         try:
             extracted = extract_tests(completion.text)

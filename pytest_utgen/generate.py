@@ -33,6 +33,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    prompt_tokens_reused: int = 0  # of prompt_tokens, those taken from the cache instead of processed again
 
 
 class Backend(Protocol):
@@ -299,18 +300,23 @@ class LlamaCppBackend:
             llama = self._load()
             started = time.perf_counter()
             processors = [LoopBreaker(llama.token_eos())] + ([TokenProgress(on_token)] if on_token else [])
+            cached = llama._input_ids.copy()  # what the KV cache holds from the previous call
             result = llama.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature,
                 top_k=40 if temperature > 0 else 1, top_p=0.95 if temperature > 0 else 1.0, seed=self.seed,
                 logits_processor=LogitsProcessorList(processors),
             )
             self.calls += 1
-        usage = result.get("usage", {})
+            usage = result.get("usage", {})
+            prompt_tokens = usage.get("prompt_tokens", 0)
+            # llama.cpp evaluates only what follows the longest prefix shared with the cache (at least one token).
+            shared = llama.longest_token_prefix(cached.tolist(), llama.input_ids[:prompt_tokens].tolist())
         return Completion(
             text=result["choices"][0]["message"]["content"] or "",
-            prompt_tokens=usage.get("prompt_tokens", 0),
+            prompt_tokens=prompt_tokens,
             completion_tokens=usage.get("completion_tokens", 0),
             seconds=time.perf_counter() - started,
+            prompt_tokens_reused=max(0, min(shared, prompt_tokens - 1)),
         )
 
 
@@ -366,4 +372,5 @@ class OpenAIBackend:
             prompt_tokens=usage.get("prompt_tokens", 0),
             completion_tokens=usage.get("completion_tokens", 0),
             seconds=time.perf_counter() - started,
+            prompt_tokens_reused=(usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0),
         )

@@ -63,6 +63,7 @@ class ModuleReport:
     sandbox_seconds: float = 0.0
     expectations_adopted: int = 0
     prompt_tokens: int = 0
+    prompt_tokens_reused: int = 0  # of prompt_tokens, taken from llama.cpp's cache (not processed again)
     completion_tokens: int = 0
     model_id: str | None = None
     model_sha256: str | None = None
