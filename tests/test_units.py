@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,20 @@ def test_atomic_write_leaves_old_content_and_no_temp_file_on_failure(tmp_path):
         atomic_write(target, object())  # type: ignore[arg-type]
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_written_files_get_the_umask_s_permissions_and_keep_an_existing_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "new.py", "x = 1\n")
+        kept = tmp_path / "kept.py"
+        kept.write_text("old")
+        kept.chmod(0o664)
+        atomic_write(kept, "new")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.py").stat().st_mode) == 0o640  # not mkstemp's 0600
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o664 and kept.read_text() == "new"
 
 
 def test_cache_hits_only_for_same_source_model_and_present_files(tmp_path):
