@@ -310,11 +310,10 @@ class Engine:
         """One focused prompt per function or method that still has uncovered lines, most uncovered first,
         until the module reaches the target coverage or its budget (seconds, model calls) is spent."""
         cfg = self.config
-        if not work.statements:
-            return StopReason.NOTHING_KEPT  # no coverage to aim at; the module pass had its attempts
         header = module_header(work.source)
         visits: Counter[str] = Counter()
         targets = find_targets(work.source)
+        every_line = {n for t in targets for n in t.lines}
         while True:
             if self._coverage_reached(work):
                 return StopReason.COVERAGE
@@ -322,7 +321,8 @@ class Engine:
                 return StopReason.MAX_CALLS
             if time.perf_counter() >= deadline:
                 return StopReason.BUDGET_SECONDS
-            missing = work.missing()
+            # Until a test is kept there is no coverage to aim at: every target is still to be covered.
+            missing = work.missing() if work.statements else every_line
             pending = [(len(missing.intersection(t.lines)), -visits[t.qualname], t) for t in targets
                        if visits[t.qualname] < TARGET_VISITS]
             pending = [item for item in pending if item[0]]

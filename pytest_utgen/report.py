@@ -29,7 +29,6 @@ class StopReason(str, Enum):
     MAX_CALLS = "model-call budget spent"
     BUDGET_SECONDS = "time budget spent"
     TARGETS_DONE = "every function with uncovered lines was asked for"
-    NOTHING_KEPT = "no test kept from the module prompts"
 
 
 @dataclass

@@ -318,3 +318,22 @@ def test_the_loop_stops_at_its_call_budget(example_project, scripted_model):
     pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
     assert pricing.model_calls == 3 and pricing.stopped == StopReason.MAX_CALLS
     assert len([r for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"]) == 3
+
+
+def test_when_the_module_prompts_keep_nothing_the_target_pass_still_asks_per_function(example_project,
+                                                                                      scripted_model):
+    def respond(messages):
+        text = messages[-1]["content"]
+        if module_of(messages) != "shopkit.pricing":
+            return GOOD_REPLIES[module_of(messages)]
+        if "Write the test file for `format_price`" in text:
+            return "```python\ndef test_format():\n    assert format_price(1250) == '12.50 EUR'\n```"
+        return "No tests from me."
+
+    server = scripted_model(respond)
+    report, _ = run_engine(example_project, server, max_attempts=1)
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    assert pricing.tests_kept == 1 and pricing.line_after > 0
+    asked = [r["messages"][-1]["content"] for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"]
+    assert any("Write the test file for `format_price`" in text for text in asked)
+    assert [d.what for d in pricing.dropped][:1] == ["reply 1"]
