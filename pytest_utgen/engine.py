@@ -290,7 +290,6 @@ class Engine:
         self, work: _ModuleWork, chunk: SourceChunk, validator: CandidateValidator, backend: Backend
     ) -> None:
         cfg = self.config
-        report = work.report
         feedback = None
         for _ in range(cfg.max_attempts):
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
