@@ -132,9 +132,10 @@ def test_hanging_and_memory_hungry_tests_are_killed_and_the_run_goes_on(example_
 def test_replies_without_code_or_with_broken_code_are_failed_attempts(example_project, scripted_model):
     replies = iter(["I cannot help with that.", "```python\ndef test_x(:\n```"])
     server = scripted_model(lambda m: next(replies) if module_of(m) == "shopkit.pricing" else "no code")
-    report, _ = run_engine(example_project, server, max_attempts=2)
+    report, _ = run_engine(example_project, server, max_attempts=2, max_calls=2)
     pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
     assert pricing.attempts == 2 and pricing.tests_kept == 0 and pricing.output is None
+    assert pricing.stopped == StopReason.MAX_CALLS
     feedback = server.requests[-1]["messages"][-1]["content"]
     assert "previous test file had this problem" in feedback
     assert not (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").exists()
