@@ -1,4 +1,4 @@
-"""``python -m eval``: the same as ``utgen eval``."""
+"""``python -m eval``: the evaluation harness (from a checkout)."""
 
 from .harness import main
 

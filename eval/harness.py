@@ -2,7 +2,6 @@
 
     python -m eval --limit 10                       # quick
     python -m eval --lora adapter.gguf              # adds the adapter's rows
-    utgen eval ...                                  # the same
 
 Systems: ``<model>-raw`` (the model's file, unvalidated), ``<model>-pipeline`` (the plugin's full
 validation and repair), and ``pynguin`` (module-level set, fixed search time per module).
@@ -241,7 +240,7 @@ def plot(result: dict, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="utgen eval", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__)
     parser.add_argument("--model", default="1.5b")
     parser.add_argument("--lora")
     parser.add_argument("--limit", type=int, help="tasks per set")

@@ -1,4 +1,4 @@
-"""``python -m trainer --config FILE.toml``: the same as ``utgen train``."""
+"""``python -m trainer --config FILE.toml``: QLoRA fine-tuning (from a checkout)."""
 
 from .train import main
 

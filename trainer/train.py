@@ -1,6 +1,6 @@
 """QLoRA / LoRA training with a chunked loss, early stopping, checkpoints and resume; DDP via accelerate.
 
-    utgen train --config FILE.toml [--resume] [--max-steps N]
+    python -m trainer --config FILE.toml [--resume] [--max-steps N]
     accelerate launch -m trainer --config FILE.toml      # several GPUs, no code change
 """
 
@@ -299,7 +299,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="utgen train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint")
     parser.add_argument("--max-steps", type=int)
