@@ -2,6 +2,7 @@
 
     python -m eval --limit 10                       # quick
     python -m eval --lora adapter.gguf              # adds the adapter's rows
+    python -m eval --report a.json b.json --out DIR  # one table from separate runs (e.g. Pynguin, then the plugin)
 
 Systems: ``<model>-raw`` (the model's file, unvalidated), ``<model>-pipeline`` (the plugin's full
 validation and repair), and ``pynguin`` (module-level set, fixed search time per module).
@@ -10,6 +11,7 @@ validation and repair), and ``pynguin`` (module-level set, fixed search time per
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -30,7 +32,7 @@ from pytest_utgen.generate import Backend, CodeExtractionError, extract_code
 from pytest_utgen.prompt import build_messages
 from pytest_utgen.writer import atomic_write, read_generated_body
 
-from trainer.heldout import EVAL_MODULES, split_of
+from trainer.heldout import MODULE_SETS, split_of
 from trainer.mbpp import mbpp_record
 
 from .latency import machine
@@ -73,10 +75,11 @@ def mbpp_split_tasks(workdir: Path, limit: int | None, split: str = "test") -> l
     return tasks
 
 
-def pypi_tasks(limit: int | None) -> list[Task]:
-    """The pinned real modules, installed with pip into eval/cache (not committed)."""
+def pypi_tasks(module_set: str, limit: int | None) -> list[Task]:
+    """The pinned real modules of a set, installed with pip into eval/cache (not committed)."""
     tasks = []
-    for requirement, module in EVAL_MODULES[:limit] if limit else EVAL_MODULES:
+    modules = MODULE_SETS[module_set]
+    for requirement, module in modules[:limit] if limit else modules:
         top = module.split(".")[0]
         if importlib.util.find_spec(top) is not None:
             raise RuntimeError(f"{top} is importable in the harness's environment: mutmut would test that copy, "
@@ -98,8 +101,9 @@ def raw_file(backend: Backend, task: Task, max_tokens: int) -> tuple[str | None,
         return None, completion.seconds
 
 
-def pipeline_file(task: Task, overrides: dict) -> tuple[str | None, float, int]:
-    """The plugin's kept file for the task (full validation and repair), wall seconds, model calls."""
+def pipeline_file(task: Task, overrides: dict) -> tuple[str | None, float, dict]:
+    """The plugin's kept file for the task (full validation and repair), wall seconds, and the module's report
+    (model calls, time split, stop reason)."""
     with tempfile.TemporaryDirectory(prefix="utgen-eval-") as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(task.source_root, project, ignore=shutil.ignore_patterns("__pycache__", "*.dist-info"))
@@ -110,9 +114,10 @@ def pipeline_file(task: Task, overrides: dict) -> tuple[str | None, float, int]:
         report = Engine(config, select_all=True).run()
         seconds = time.perf_counter() - started
         module = report.modules[0] if report.modules else None
+        details = dataclasses.asdict(module) if module else {"model_calls": report.model_calls}
         if module is None or not module.output:
-            return None, seconds, report.model_calls
-        return read_generated_body(Path(module.output)), seconds, report.model_calls
+            return None, seconds, details
+        return read_generated_body(Path(module.output)), seconds, details
 
 
 def pynguin_python(base_python: str) -> Path:
@@ -142,14 +147,28 @@ def pynguin_file(task: Task, seconds: int, python: Path) -> tuple[str | None, fl
         return (files[0].read_text() if files else None), elapsed
 
 
-def evaluate_task(task: Task, system: str, test_source: str | None, seconds: float, calls: int) -> dict:
-    """One row: the measurement of a system's file for a task, and the file itself."""
+def evaluate_task(task: Task, system: str, test_source: str | None, seconds: float, calls: int,
+                  plugin_report: dict | None = None) -> dict:
+    """One row: the measurement of a system's file for a task, the file itself, and the plugin's own report."""
     if test_source is None:
         result = Measurement(collected=False, error="no test file")
     else:
         result = measure(task.source_root, task.module_file, test_source)
     return {"task": task.task_id, "system": system, "seconds": seconds, "model_calls": calls, **result.to_dict(),
-            "test_source": test_source}
+            "test_source": test_source, "plugin_report": plugin_report}
+
+
+def task_mutants(rows: list[dict]) -> dict[str, int]:
+    """Mutants per task: the most mutmut made in any system's row (the same module gives the same mutants)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["task"]] = max(counts.get(r["task"], 0), MutationScore(**r["mutation"]).total)
+    return counts
+
+
+def module_score(row: dict, mutants: int) -> float | None:
+    """A row's mutation score over its task's mutants."""
+    return (row["mutation"]["killed"] + row["mutation"]["timeout"]) / mutants if mutants else None
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
@@ -159,15 +178,14 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
     it in any system's row (the same module gives the same mutants); a system whose file has no passing
     test reaching the code kills none of them.
     """
-    task_mutants: dict[str, int] = {}
-    for r in rows:
-        task_mutants[r["task"]] = max(task_mutants.get(r["task"], 0), MutationScore(**r["mutation"]).total)
+    mutants_of = task_mutants(rows)
     summary = {}
     for system in dict.fromkeys(r["system"] for r in rows):
         mine = [r for r in rows if r["system"] == system]
         run = sum(r["tests_run"] for r in mine)
         killed = sum(r["mutation"]["killed"] + r["mutation"]["timeout"] for r in mine)
-        mutants = sum(task_mutants[r["task"]] for r in mine)
+        mutants = sum(mutants_of[r["task"]] for r in mine)
+        scores = [module_score(r, mutants_of[r["task"]]) for r in mine]
         lines = [r["line_coverage"] or 0.0 for r in mine]
         branches = [r["branch_coverage"] or 0.0 for r in mine]
         seconds = sorted(r["seconds"] for r in mine)
@@ -179,6 +197,9 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
             "line_coverage": statistics.mean(lines),
             "branch_coverage": statistics.mean(branches),
             "mutation_score": killed / mutants if mutants else None,
+            "line_branch_median": statistics.median(r.get("line_branch_coverage") or 0.0 for r in mine),
+            "mutation_median": statistics.median(x for x in scores if x is not None) if any(
+                x is not None for x in scores) else None,
             "mutants_timeout": sum(r["mutation"]["timeout"] for r in mine),
             "seconds_p50": statistics.median(seconds),
             "seconds_p90": seconds[min(len(seconds) - 1, int(0.9 * len(seconds)))],
@@ -187,31 +208,59 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 
 
 def to_markdown(result: dict) -> str:
-    """The results table."""
+    """The results table (and, for a module set, one row per module and system)."""
     lines = [f"# Evaluation {result['created']}", "", f"Command: `{result['command']}`  ",
              *([f"Summary recomputed from the saved rows: `{result['report_command']}`  "]
                if result.get("report_command") else []),
              f"Git: {result['git_sha']}  ", f"Machine: {result['machine']}  ",
              f"Model: {result['model']} (sha256 {result['model_sha256']})" + (f", LoRA {result['lora']} (sha256 {result.get('lora_sha256')})" if result["lora"] else ""),
              ""]
+    pct = lambda value: "-" if value is None else f"{value:.1f}"  # noqa: E731
     for name, summary in result["summary"].items():
         lines += [f"## {name}", "",
                   "| system | tasks | test pass rate | files collect | files all pass | line cov % | branch cov % "
-                  "| mutation score | s p50 | s p90 |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| median line+branch % | mutation score | median mutation score | s p50 | s p90 |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for system, s in summary.items():
             mutation = "-" if s["mutation_score"] is None else f"{100 * s['mutation_score']:.1f} %"
+            median = s.get("mutation_median")
             lines.append(
                 f"| {system} | {s['tasks']} | {100 * s['pass_rate']:.1f} % | {100 * s['files_collecting']:.0f} % "
                 f"| {100 * s['files_all_pass']:.0f} % | {s['line_coverage']:.1f} | {s['branch_coverage']:.1f} "
-                f"| {mutation} | {s['seconds_p50']:.1f} | {s['seconds_p90']:.1f} |"
+                f"| {pct(s.get('line_branch_median'))} | {mutation} | {'-' if median is None else f'{100 * median:.1f} %'} "
+                f"| {s['seconds_p50']:.1f} | {s['seconds_p90']:.1f} |"
             )
         lines.append("")
+        if name.startswith("module"):
+            lines += module_rows(result["rows"][name])
     lines += ["Pass rate: passing test functions / test functions run, over all files (a file that does not "
               "collect counts 0 of 0 and lowers 'files collect'). Coverage and mutation score are measured on the "
               "passing tests only; mutation score = (killed + timeout) / all mutants of the set's tasks (mutmut; a "
               "task's mutants are those made in any system's run, so every system is scored on the same mutants, "
               "and mutants no passing test reaches count as survived). Seconds: wall time per task including validation.", ""]
     return "\n".join(lines)
+
+
+def module_rows(rows: list[dict]) -> list[str]:
+    """Per module and system: tests passing/run, coverage, mutation score, seconds and the plugin's time split."""
+    mutants_of = task_mutants(rows)
+    pct = lambda value: "-" if value is None else f"{value:.1f}"  # noqa: E731
+    lines = ["| module | system | tests passing / run | line % | branch % | line+branch % | mutants killed "
+             "| mutation score | s | model calls | s prompt / decode / sandbox | stopped |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: (r["task"], r["system"])):
+        score = module_score(row, mutants_of[row["task"]])
+        plugin = row.get("plugin_report") or {}
+        split = (f"{plugin.get('prompt_seconds', 0):.0f} / {plugin.get('decode_seconds', 0):.0f} / "
+                 f"{plugin.get('sandbox_seconds', 0):.0f}") if plugin else "-"
+        killed = row["mutation"]["killed"] + row["mutation"]["timeout"]
+        lines.append(
+            f"| {row['task']} | {row['system']} | {row['tests_passed']} / {row['tests_run']} "
+            f"| {pct(row['line_coverage'])} | {pct(row['branch_coverage'])} | {pct(row.get('line_branch_coverage'))} "
+            f"| {killed} / {mutants_of[row['task']]} | {'-' if score is None else f'{100 * score:.1f} %'} "
+            f"| {row['seconds']:.0f} | {row['model_calls']} | {split} | {plugin.get('stopped') or '-'} |"
+        )
+    return lines + [""]
 
 
 def plot(result: dict, target: Path) -> None:
@@ -246,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="tasks per set")
     parser.add_argument("--module-limit", type=int, help="tasks of the module-level set (default: --limit)")
     parser.add_argument("--sets", default="function,module")
+    parser.add_argument("--module-set", choices=sorted(MODULE_SETS), default="fresh-8",
+                        help="which pinned module set the module level runs (fresh-8: the target loop's benchmark)")
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="MBPP split of the function-level set: test (held out) or val (for choosing a model)")
     parser.add_argument("--skip-base", action="store_true", help="run only the --lora adapter, not the base model")
@@ -255,15 +306,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pynguin-base-python", default=shutil.which("python3.10") or "python3.10",
                         help="a Python 3.10 to create Pynguin's venv with")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="measure nothing: recompute the summary, table, chart and LATEST.md of a saved eval-*.json")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                        help="measure nothing: recompute the summary, table, chart and LATEST.md of saved eval-*.json "
+                             "files (several: their rows side by side, written under --out)")
     args = parser.parse_args(argv)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.report:
-        result = json.loads(args.report.read_text())
+        result = merge_results([json.loads(path.read_text()) for path in args.report])
         result["summary"] = {name: summarise(r) for name, r in result["rows"].items() if r}
         result["report_command"] = command
-        write_result(result, args.report.with_suffix(""))
+        stem = args.report[0].with_suffix("") if len(args.report) == 1 else args.out / f"eval-{result['created']}"
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        write_result(result, stem)
         return 0
     if args.skip_base and not args.lora:
         parser.error("--skip-base needs --lora: without an adapter there is nothing else to run")
@@ -281,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
             title = "held-out" if args.split == "test" else "validation"
             task_sets[f"function-level (MBPP {title} split)"] = mbpp_split_tasks(Path(tmp), args.limit, args.split)
         if "module" in args.sets:
-            task_sets["module-level (PyPI modules)"] = pypi_tasks(args.module_limit or args.limit)
+            task_sets[f"module-level (PyPI modules, {args.module_set})"] = pypi_tasks(
+                args.module_set, args.module_limit or args.limit)
         for name, tasks in task_sets.items():
             rows[name] = []
             for label, lora in variants:
@@ -294,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                         source, seconds = raw_file(backend, task, config.max_tokens)
                         rows[name].append(evaluate_task(task, f"{label}-raw", source, seconds, 1))
                     if "pipeline" in systems:
-                        source, seconds, calls = pipeline_file(task, overrides)
-                        rows[name].append(evaluate_task(task, f"{label}-pipeline", source, seconds, calls))
+                        source, seconds, details = pipeline_file(task, overrides)
+                        rows[name].append(evaluate_task(task, f"{label}-pipeline", source, seconds,
+                                                        details["model_calls"], details))
                     print(json.dumps(rows[name][-1])[:300], flush=True)
             if name.startswith("module") and "pynguin" in systems:
                 python = pynguin_python(args.pynguin_base_python)
@@ -311,6 +367,22 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_result(result, args.out / f"eval-{created}")
     return 0
+
+
+def merge_results(results: list[dict]) -> dict:
+    """Saved runs as one: rows of the same set side by side, each run's command, git and model kept."""
+    if len(results) == 1:
+        return results[0]
+    merged = {**results[-1], "rows": {}, "runs": [
+        {k: r.get(k) for k in ("created", "command", "git_sha", "machine", "model", "lora")} for r in results]}
+    merged["command"] = " ; ".join(r["command"] for r in results)
+    merged["git_sha"] = " ; ".join(dict.fromkeys(r["git_sha"] for r in results))
+    for key in ("model", "model_sha256", "lora", "lora_sha256"):
+        merged[key] = next((r[key] for r in results if r.get(key)), None)
+    for result in results:
+        for name, rows in result["rows"].items():
+            merged["rows"].setdefault(name, []).extend(rows)
+    return merged
 
 
 def write_result(result: dict, stem: Path) -> None:

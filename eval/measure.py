@@ -51,6 +51,7 @@ class Measurement:
     all_pass: bool = False
     line_coverage: float | None = None
     branch_coverage: float | None = None
+    line_branch_coverage: float | None = None  # coverage.py's total with branches: (lines + arcs) run / all
     mutation: MutationScore = field(default_factory=MutationScore)
     error: str | None = None
 
@@ -133,6 +134,7 @@ def measure(source_root: Path, module_file: Path, test_source: str, timeout: flo
             coverage = (covered.coverage or {}).get(target_module.resolve())
             if coverage is not None:
                 result.line_coverage, result.branch_coverage = coverage.line_percent, coverage.branch_percent
+                result.line_branch_coverage = coverage.line_branch_percent
         if mutate:
             result.mutation = mutation_score(project, target_module, test_file)
         return result

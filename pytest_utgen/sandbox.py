@@ -80,6 +80,12 @@ class FileCoverage:
     def branch_percent(self) -> float:
         return 100.0 * self.covered_branches / self.branches if self.branches else 100.0
 
+    @property
+    def line_branch_percent(self) -> float:
+        """coverage.py's total with branch measurement: lines and branches run over all of them."""
+        total = self.statements + self.branches
+        return 100.0 * (self.covered_lines + self.covered_branches) / total if total else 100.0
+
 
 @dataclass
 class RunResult:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from trainer.corpus.filter import filter_corpus, judge, minimal_tests, normalize_tests, read_samples
-from trainer.corpus.problems import Problem, assert_not_held_out, write_problems
+from trainer.corpus.problems import PYPI_MODULES, STDLIB_MODULES, Problem, assert_not_held_out, write_problems
 from trainer.data import from_record, split_of
+from trainer.heldout import EVAL_MODULES, FRESH_MODULES, eval_packages
 
 pytest.importorskip("mutmut")
 
@@ -72,6 +73,15 @@ def test_held_out_benchmarks_and_eval_modules_are_refused(tmp_path):
         assert_not_held_out([Problem("pypi-roman-0", "pypi:roman==4.2", "roman", "x = 1", "/")])
     with pytest.raises(ValueError, match="eval module set"):
         assert_not_held_out([Problem("pypi-b-0", "pypi:boltons==24.0.0", "boltons.strutils", "x = 1", "/")])
+    with pytest.raises(ValueError, match="eval module set"):
+        assert_not_held_out([Problem("pypi-f-0", "pypi:funcy==2.0", "funcy.seqs", "x = 1", "/")])
+
+
+def test_no_eval_module_set_shares_a_package_with_the_corpus_lists():
+    corpus = {requirement.split("==")[0].lower().replace("-", "_") for requirement, _ in PYPI_MODULES}
+    corpus |= {module.split(".")[0].lower() for _, module in PYPI_MODULES} | set(STDLIB_MODULES)
+    assert not corpus & eval_packages()
+    assert len(FRESH_MODULES) >= 8 and not {m for _, m in FRESH_MODULES} & {m for _, m in EVAL_MODULES}
 
 
 def test_the_candidate_killing_most_mutants_wins_and_only_passing_tests_are_kept(tmp_path):
