@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pynguin-seconds", type=int, default=30)
     parser.add_argument("--pynguin-base-python", default=shutil.which("python3.10") or "python3.10",
                         help="a Python 3.10 to create Pynguin's venv with")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="with --report: measure each saved row's test file again (same seconds and calls)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
                         help="measure nothing: recompute the summary, table, chart and LATEST.md of saved eval-*.json "
@@ -313,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.report:
         result = merge_results([json.loads(path.read_text()) for path in args.report])
+        if args.remeasure:
+            result["rows"] = {name: remeasure(rows, args.module_set if name.startswith("module") else None)
+                              for name, rows in result["rows"].items()}
         result["summary"] = {name: summarise(r) for name, r in result["rows"].items() if r}
         result["report_command"] = command
         stem = args.report[0].with_suffix("") if len(args.report) == 1 else args.out / f"eval-{result['created']}"
@@ -367,6 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_result(result, args.out / f"eval-{created}")
     return 0
+
+
+def remeasure(rows: list[dict], module_set: str | None) -> list[dict]:
+    """The rows measured again from their saved test files (module-level rows only; others stay)."""
+    if module_set is None:
+        return rows
+    tasks = {task.task_id: task for task in pypi_tasks(module_set, None)}
+    return [{**row, **evaluate_task(tasks[row["task"]], row["system"], row["test_source"], row["seconds"],
+                                    row["model_calls"], row.get("plugin_report"))} for row in rows]
 
 
 def merge_results(results: list[dict]) -> dict:

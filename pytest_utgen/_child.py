@@ -5,17 +5,26 @@ temp dirs and may not start processes, use the network or signal other processes
 (collection, importing the code under test) writes may also go to the workspace. Optionally it starts
 coverage, then runs pytest with a plugin that streams one JSON line per test event, and one per refused
 side effect, to the results file (so a hang or crash still leaves what happened before it), and exits.
+
+With ``mutation`` in the spec the module under test is imported as its mutant schemata (see
+:mod:`pytest_utgen.mutate`), and :class:`MutantRunner` runs the tests once as written, with per-test
+coverage, then each mutant against the tests that run its line.
 """
 
 from __future__ import annotations
 
+import builtins
+import importlib.abc
+import importlib.util
 import json
 import random
+import signal
 import sys
 
 import pytest
 
 from .guard import install
+from .mutate import SWITCH, Mutant, schemata
 from .oracle import OBSERVE
 
 
@@ -79,6 +88,100 @@ class ResultStream:
             self.emit(event="report", nodeid=report.nodeid, when=report.when, outcome=report.outcome, message=message)
 
 
+class MutantTimeout(Exception):
+    """A test ran past the per-mutant limit: the mutant made it hang (it counts as killed)."""
+
+
+class MutantRunner:
+    """pytest plugin replacing the run loop: every test once as written (per-test coverage of the module),
+    then, for each mutant, the tests that passed and run its line; emits ``baseline``, ``test_lines`` and
+    ``mutant`` events."""
+
+    def __init__(self, stream: ResultStream, mutants: list[Mutant], module_file: str, seconds: float, cov):
+        self.stream = stream
+        self.mutants = mutants
+        self.module_file = module_file
+        self.seconds = seconds
+        self.cov = cov
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        from _pytest.runner import runtestprotocol
+
+        def passes(item) -> bool:
+            self.stream.emit(event="start", nodeid=item.nodeid)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            try:
+                with self.stream.guard.running(item.nodeid):
+                    reports = runtestprotocol(item, nextitem=None, log=False)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            return all(r.passed or (r.skipped and r.when != "call") for r in reports) and any(
+                r.when == "call" and r.passed for r in reports)
+
+        signal.signal(signal.SIGALRM, _raise_timeout)
+        setattr(builtins, SWITCH, 0)
+        passing = []
+        for item in session.items:
+            if self.cov is not None:
+                self.cov.switch_context(item.nodeid)
+            ok = passes(item)
+            self.stream.emit(event="baseline", nodeid=item.nodeid, passed=ok)
+            if ok:
+                passing.append(item)
+        lines_of = self._lines_by_test([item.nodeid for item in passing])
+        for mutant in self.mutants:
+            setattr(builtins, SWITCH, mutant.id)
+            covering = [item for item in passing if lines_of is None or mutant.line in lines_of[item.nodeid]]
+            killed_by = [item.nodeid for item in covering if not passes(item)]
+            self.stream.emit(event="mutant", id=mutant.id, ran=len(covering), killed_by=killed_by)
+        setattr(builtins, SWITCH, 0)
+        return True
+
+    def _lines_by_test(self, nodeids: list[str]) -> dict[str, set[int]] | None:
+        """Lines of the module each test ran (None without coverage); emitted with the arcs as ``test_lines``."""
+        if self.cov is None:
+            return None
+        self.cov.stop()
+        data = self.cov.get_data()
+        lines_of = {}
+        for nodeid in nodeids:
+            data.set_query_context(nodeid)
+            lines = set(data.lines(self.module_file) or ())
+            arcs = [list(arc) for arc in data.arcs(self.module_file) or () if arc[0] > 0 and arc[1] > 0]
+            lines_of[nodeid] = lines
+            self.stream.emit(event="test_lines", nodeid=nodeid, lines=sorted(lines), arcs=arcs)
+        data.set_query_context(None)
+        return lines_of
+
+
+def _raise_timeout(signum, frame):
+    raise MutantTimeout("the test ran past the mutant time limit")
+
+
+class SchemataFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports one module as its mutant schemata, from its own file name (so tracebacks and coverage match)."""
+
+    def __init__(self, name: str, path: str, mutants: list[Mutant]):
+        self.name, self.path, self.mutants = name, path, mutants
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        is_package = self.path.endswith("__init__.py")
+        return importlib.util.spec_from_file_location(
+            fullname, self.path, loader=self,
+            submodule_search_locations=[self.path.rsplit("/", 1)[0]] if is_package else None)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        with open(self.path, encoding="utf-8") as handle:
+            code = schemata(handle.read(), self.mutants, self.path)
+        exec(code, module.__dict__)
+
+
 def faithful_repr(value) -> str | None:
     """``repr(value)`` when it is a literal that reads back as an equal value of the same type, else None."""
     import ast
@@ -107,10 +210,14 @@ def main(spec_path: str) -> int:
         importlib.import_module(spec["import"])
         return 0
     stream = ResultStream(spec["results"], spec.get("order_seed"))
-    import builtins
-
     setattr(builtins, OBSERVE, stream.observe)  # what instrumented tests call
+    setattr(builtins, SWITCH, 0)  # a module imported as its schemata behaves as written until a mutant is on
     guard.configure(spec["test_allowed"], outside_tests=spec["outside_tests"], on_event=stream.side_effect)
+    plugins: list = [stream]
+    mutation = spec.get("mutation")
+    if mutation:
+        mutants = [Mutant(**m) for m in mutation["mutants"]]
+        sys.meta_path.insert(0, SchemataFinder(mutation["module"], mutation["path"], mutants))
     cov = None
     if spec.get("coverage"):
         import coverage
@@ -119,10 +226,12 @@ def main(spec_path: str) -> int:
             data_file=spec["coverage"]["data_file"], branch=True, source=spec["coverage"]["source"], config_file=False
         )
         cov.start()
+    if mutation:
+        plugins.append(MutantRunner(stream, mutants, mutation["path"], mutation["seconds"], cov))
     try:
-        code = pytest.main(spec["args"], plugins=[stream])
+        code = pytest.main(spec["args"], plugins=plugins)
     finally:
-        if cov is not None:
+        if cov is not None and not mutation:
             cov.stop()
             cov.save()
             try:

@@ -27,11 +27,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", dest="budget_s", type=float, help="seconds per module for model calls")
     parser.add_argument("--max-calls", type=int, help="model calls per module")
     parser.add_argument("--oracle", choices=["observed", "model"], help="adopt observed values (default) or not")
+    parser.add_argument("--mutation", action=argparse.BooleanOptionalAction,
+                        help="mutation pass after coverage and the mutation score (default on)")
 
 
 def _overrides(args: argparse.Namespace, **extra) -> dict:
     keys = ("model", "lora", "endpoint", "workers", "max_attempts", "reruns", "timeout", "budget_s", "max_calls",
-            "oracle")
+            "oracle", "mutation")
     return {**{k: getattr(args, k, None) for k in keys}, **extra}
 
 

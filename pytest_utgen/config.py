@@ -45,6 +45,7 @@ class UtgenConfig:
     oracle: str = "observed"  # "observed": adopt what the code did for a wrong expectation; "model": never
     budget_s: float = 300.0  # per module: no new model call after this many seconds
     max_calls: int = 24  # per module
+    mutation: bool = True  # after coverage: mutants of the covered lines, prompts for the survivors, a score
     report: Path | None = None
     verbose: bool = False
 
@@ -93,7 +94,7 @@ _PATH = {"output_dir", "model_dir", "report"}
 _FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature", "budget_s"}
 _INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb", "max_calls"}
 _STR = {"model", "lora", "endpoint", "endpoint_model", "oracle"}
-_BOOL = {"verbose"}
+_BOOL = {"verbose", "mutation"}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

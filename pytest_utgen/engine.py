@@ -14,11 +14,12 @@ from .config import UtgenConfig
 from .errors import UtgenError
 from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
+from .mutate import Mutant, find_mutants
 from .oracle import Adopted
-from .prompt import SourceChunk, build_messages, build_target_messages, split_source
+from .prompt import SourceChunk, build_messages, build_mutant_messages, build_target_messages, split_source
 from .report import Dropped, ModuleReport, ModuleStatus, RunReport, StopReason
 from .sandbox import FileCoverage, Outcome, RunResult, Workspace
-from .targets import find_targets, module_header
+from .targets import Target, find_targets, module_header
 from .validate import (
     CandidateValidator,
     import_lines,
@@ -45,6 +46,7 @@ from .writer import (
 PROMPT_OVERHEAD_TOKENS = 300
 TARGET_VISITS = 3  # prompts per function or method in the target pass
 MAX_FEEDBACK_CHARS = 1500
+MUTATION_SHARE = 0.25  # of a module's model calls and seconds, kept for the mutation pass when it is on
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
 
 
@@ -270,10 +272,14 @@ class Engine:
         )
         report = work.report
         deadline = started + cfg.budget_s
+        share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         for chunk in split_source(work.source, budget, backend.count_tokens):
             self._generate_chunk(work, chunk, validator, backend)
-        report.stopped = self._target_pass(work, validator, backend, deadline)
+        report.stopped = self._target_pass(work, validator, backend, started + cfg.budget_s * (1 - share),
+                                           cfg.max_calls - int(cfg.max_calls * share))
+        if cfg.mutation and work.kept_source:
+            report.stopped = self._mutation_pass(work, validator, backend, deadline)
         if work.kept_source:
             # Candidates were checked quickly one by one; the kept tests, as one file, get the full checks.
             merged = validator.validate(work.kept_source)
@@ -281,6 +287,8 @@ class Engine:
             self._quarantine(work, work.kept_source, merged.failing)
             work.kept_source = merged.kept_source
             self._record_coverage(report, merged.coverage)
+        if cfg.mutation and work.kept_source:
+            self._keep_set(work, validator)
         report.tests_kept = len(list_test_units(work.kept_source)) if work.kept_source else 0
         report.tests_quarantined = len(work.failing_sources)
         report.seconds = time.perf_counter() - started
@@ -305,9 +313,9 @@ class Engine:
             feedback = UNCOVERED_FEEDBACK + _quote_lines(work.source, missing)
 
     def _target_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
-                     deadline: float) -> StopReason:
+                     deadline: float, max_calls: int) -> StopReason:
         """One focused prompt per function or method that still has uncovered lines, most uncovered first,
-        until the module reaches the target coverage or its budget (seconds, model calls) is spent."""
+        until the module reaches the target coverage or the pass's share of the budget is spent."""
         cfg = self.config
         header = module_header(work.source)
         visits: Counter[str] = Counter()
@@ -316,7 +324,7 @@ class Engine:
         while True:
             if self._coverage_reached(work):
                 return StopReason.COVERAGE
-            if work.report.model_calls >= cfg.max_calls:
+            if work.report.model_calls >= max_calls:
                 return StopReason.MAX_CALLS
             if time.perf_counter() >= deadline:
                 return StopReason.BUDGET_SECONDS
@@ -337,6 +345,82 @@ class Engine:
             temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
             self._try(work, messages, temperature, validator, backend)
 
+    def _mutation_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
+                       deadline: float) -> StopReason:
+        """Mutants of the covered lines, run against the kept tests; then one prompt per surviving mutant (a
+        round over the targets, most survivors first) until none survives or the budget is spent."""
+        cfg = self.config
+        header = module_header(work.source)
+        targets = find_targets(work.source)
+        started = time.perf_counter()
+        survivors = validator.mutation_run(work.kept_source, find_mutants(work.source, work.executed)).survived
+        work.report.sandbox_seconds += time.perf_counter() - started
+        asked: Counter[str] = Counter()
+        tried: set[int] = set()
+        while True:
+            if not survivors:
+                return StopReason.MUTANTS_KILLED
+            if work.report.model_calls >= cfg.max_calls:
+                return StopReason.MAX_CALLS
+            if time.perf_counter() >= deadline:
+                return StopReason.BUDGET_SECONDS
+            pending = [(m, _target_of(targets, m)) for m in survivors if m.id not in tried]
+            pending = [(m, t) for m, t in pending if t is not None]
+            if not pending:
+                return StopReason.MUTANTS_DONE
+            left = Counter(t.qualname for _, t in pending)
+            # Message strings only die under `match=`: other changes first, and every target in turn.
+            mutant, target = min(pending, key=lambda mt: (asked[mt[1].qualname], _is_string_change(mt[0]),
+                                                          -left[mt[1].qualname], mt[0].id))
+            tried.add(mutant.id)
+            asked[target.qualname] += 1
+            messages = build_mutant_messages(header, work.selection.module.name, target, mutant)
+            result, _ = self._try(work, messages, 0.0, validator, backend)
+            if result is not None and result.kept_source:
+                started = time.perf_counter()
+                killed = validator.mutation_run(result.kept_source, survivors).killed
+                work.report.sandbox_seconds += time.perf_counter() - started
+                survivors = [m for m in survivors if m.id not in killed]
+
+    def _keep_set(self, work: _ModuleWork, validator: CandidateValidator) -> None:
+        """Keep the fewest tests that together run every line and branch, and kill every mutant, that the
+        kept file does (greedy cover); score the module's mutants."""
+        report = work.report
+        mutants = find_mutants(work.source)
+        started = time.perf_counter()
+        run = validator.mutation_run(work.kept_source, mutants)
+        report.sandbox_seconds += time.perf_counter() - started
+        if run.error is not None:
+            report.dropped.append(Dropped("mutation run", f"no mutation score: {run.error.strip()[-300:]}"))
+            return
+        contributions: dict[str, set] = {}
+        for nodeid in run.lines.keys() | {n for n in run.kills}:
+            unit = unit_of(nodeid)
+            contributions.setdefault(unit, set()).update(
+                {("line", n) for n in run.lines.get(nodeid, ())} | {("arc", a) for a in run.arcs.get(nodeid, ())}
+                | {("mutant", m) for m in run.kills.get(nodeid, ())})
+        units = list_test_units(work.kept_source)
+        failed = set(units) - {unit_of(n) for n in run.passed}
+        failed |= {unit_of(n) for n in run.lines.keys() - run.passed}  # one parameter case failed: the unit did
+        self._quarantine(work, work.kept_source, {u: "failed when run once more, before its mutants" for u in failed})
+        chosen: list[str] = []
+        covered: set = set()
+        candidates = [u for u in units if u not in failed]
+        while candidates:
+            best = max(candidates, key=lambda u: len(contributions.get(u, set()) - covered))
+            gain = contributions.get(best, set()) - covered
+            if not gain:
+                break
+            chosen.append(best)
+            covered |= gain
+            candidates.remove(best)
+        report.dropped.extend(Dropped(u, "adds no line, branch or killed mutant to the other kept tests")
+                              for u in candidates)
+        report.tests_flaky += len(failed)
+        report.tests_quarantined = len(work.failing_sources)
+        report.mutants, report.mutants_killed = len(mutants), len(run.killed)
+        work.kept_source = prune(work.kept_source, set(chosen)) if chosen else None
+
     def _coverage_reached(self, work: _ModuleWork) -> bool:
         return bool(work.statements) and work.percent() >= self.config.target_coverage
 
@@ -354,6 +438,9 @@ class Engine:
         )
         report.model_calls += 1
         report.model_seconds += completion.seconds
+        if completion.prompt_seconds is not None:
+            report.prompt_seconds += completion.prompt_seconds
+            report.decode_seconds += completion.decode_seconds
         report.prompt_tokens += completion.prompt_tokens
         report.prompt_tokens_reused += completion.prompt_tokens_reused
         report.completion_tokens += completion.completion_tokens
@@ -508,6 +595,14 @@ class Engine:
             cov = coverage.get(work.selection.module.path)
             if cov is not None and work.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED):
                 self._record_coverage(work.report, cov)
+
+
+def _target_of(targets: list[Target], mutant: Mutant) -> Target | None:
+    return next((t for t in targets if mutant.line in t.lines), None)
+
+
+def _is_string_change(mutant: Mutant) -> bool:
+    return mutant.description.startswith("`'") or mutant.description.startswith('`"')
 
 
 def _quote_lines(source: str, numbers: list[int], limit: int = 30) -> str:

@@ -34,6 +34,11 @@ class Completion:
     completion_tokens: int
     seconds: float
     prompt_tokens_reused: int = 0  # of prompt_tokens, those taken from the cache instead of processed again
+    prompt_seconds: float | None = None  # until the first token was sampled; None when the backend cannot tell
+
+    @property
+    def decode_seconds(self) -> float | None:
+        return None if self.prompt_seconds is None else self.seconds - self.prompt_seconds
 
 
 class Backend(Protocol):
@@ -204,9 +209,10 @@ class LoopBreaker:
 
 
 class TokenProgress:
-    """llama.cpp logits processor that reports each generated token to ``on_token`` (it runs once per token)."""
+    """llama.cpp logits processor that notes when the first token is sampled (the prompt is processed by then)
+    and reports each generated token to ``on_token`` (it runs once per token)."""
 
-    def __init__(self, on_token: OnToken):
+    def __init__(self, on_token: OnToken | None):
         self.on_token = on_token
         self.generated = 0
         self.first: float | None = None
@@ -216,7 +222,8 @@ class TokenProgress:
         if self.first is None:
             self.first = now
         self.generated += 1
-        self.on_token(self.generated, max(now - self.first, 1e-3))
+        if self.on_token:
+            self.on_token(self.generated, max(now - self.first, 1e-3))
         return scores
 
 
@@ -299,7 +306,8 @@ class LlamaCppBackend:
         with self._lock:
             llama = self._load()
             started = time.perf_counter()
-            processors = [LoopBreaker(llama.token_eos())] + ([TokenProgress(on_token)] if on_token else [])
+            progress = TokenProgress(on_token)
+            processors = [LoopBreaker(llama.token_eos()), progress]
             cached = llama._input_ids.copy()  # what the KV cache holds from the previous call
             result = llama.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature,
@@ -311,12 +319,14 @@ class LlamaCppBackend:
             prompt_tokens = usage.get("prompt_tokens", 0)
             # llama.cpp evaluates only what follows the longest prefix shared with the cache (at least one token).
             shared = llama.longest_token_prefix(cached.tolist(), llama.input_ids[:prompt_tokens].tolist())
+        ended = time.perf_counter()
         return Completion(
             text=result["choices"][0]["message"]["content"] or "",
             prompt_tokens=prompt_tokens,
             completion_tokens=usage.get("completion_tokens", 0),
-            seconds=time.perf_counter() - started,
+            seconds=ended - started,
             prompt_tokens_reused=max(0, min(shared, prompt_tokens - 1)),
+            prompt_seconds=(progress.first or ended) - started,
         )
 
 

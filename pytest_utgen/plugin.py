@@ -6,6 +6,8 @@ With pytest-xdist the engine runs once, in the controller; workers only collect 
 
 from __future__ import annotations
 
+import argparse
+
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="line+branch %% at which a module's loop stops (default 90)")
     group.addoption("--utgen-oracle", choices=["observed", "model"],
                     help="wrong expected values: 'observed' (default) adopts what the code did, 'model' quarantines")
+    group.addoption("--utgen-mutation", action=argparse.BooleanOptionalAction, default=None,
+                    help="after the coverage pass, mutate the covered lines, ask for tests that tell surviving "
+                         "mutants apart, and report the mutation score (default on)")
     group.addoption("--utgen-verbose", action="store_true", help="show llama.cpp's own log lines")
     group.addoption("--utgen-unguarded", action="store_true",
                     help="run generated test files without the guard (they may then write files, spawn "
@@ -62,7 +67,7 @@ def _config_from_options(config: pytest.Config):
         "report": opt.utgen_report, "verbose": opt.utgen_verbose or opt.verbose > 0 or None,
         "budget_s": opt.utgen_budget, "max_calls": opt.utgen_max_calls,
         "target_coverage": opt.utgen_target_coverage, "oracle": opt.utgen_oracle,
-        "paths": [str(Path(a).resolve()) for a in source_args] or None,
+        "mutation": opt.utgen_mutation, "paths": [str(Path(a).resolve()) for a in source_args] or None,
     }
     return load_config(root, overrides)
 

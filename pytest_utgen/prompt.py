@@ -70,6 +70,16 @@ def build_target_messages(header: str, module: str, target, uncovered: str | Non
     return build_messages(code, module, feedback=feedback, focus=target.qualname)
 
 
+def build_mutant_messages(header: str, module: str, target, mutant) -> list[dict[str, str]]:
+    """Chat messages asking for a test that tells a surviving mutant (a :class:`~pytest_utgen.mutate.Mutant`)
+    of ``target`` apart from the code as written: the target prompt, with the change as a diff last."""
+    code = (header.rstrip() + "\n\n\n" if header.strip() else "") + target.code.rstrip()
+    feedback = (f"The tests pass even when line {mutant.line} of `{target.qualname}` is changed like this:\n"
+                f"```diff\n{mutant.diff()}\n```\nWrite a test that passes on the code as written and fails on "
+                "the changed line: call it with inputs that reach that line and assert the exact result.")
+    return build_messages(code, module, feedback=feedback, focus=target.qualname)
+
+
 def estimate_tokens(text: str) -> int:
     """A conservative token estimate for code (about 3 characters a token)."""
     return len(text) // 3 + 1

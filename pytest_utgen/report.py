@@ -29,6 +29,8 @@ class StopReason(str, Enum):
     MAX_CALLS = "model-call budget spent"
     BUDGET_SECONDS = "time budget spent"
     TARGETS_DONE = "every function with uncovered lines was asked for"
+    MUTANTS_KILLED = "no mutant of the covered lines survives"
+    MUTANTS_DONE = "every surviving mutant was asked for"
 
 
 @dataclass
@@ -59,8 +61,12 @@ class ModuleReport:
     branch_after: float | None = None
     seconds: float = 0.0
     model_seconds: float = 0.0
+    prompt_seconds: float = 0.0  # of model_seconds, processing prompts (llama.cpp in-process only)
+    decode_seconds: float = 0.0  # of model_seconds, generating tokens
     sandbox_seconds: float = 0.0
     expectations_adopted: int = 0
+    mutants: int | None = None  # of the whole module (None: mutation pass off); uncovered ones survive
+    mutants_killed: int = 0
     prompt_tokens: int = 0
     prompt_tokens_reused: int = 0  # of prompt_tokens, taken from llama.cpp's cache (not processed again)
     completion_tokens: int = 0
@@ -72,14 +78,21 @@ class ModuleReport:
     dropped: list[Dropped] = field(default_factory=list)
     stopped: StopReason | None = None
 
+    @property
+    def mutation_score(self) -> float | None:
+        """Killed mutants over all mutants of the module, in %."""
+        return 100.0 * self.mutants_killed / self.mutants if self.mutants else None
+
     def progress_line(self) -> str:
         """The one line printed when this module finishes."""
         if self.status in (ModuleStatus.SKIPPED, ModuleStatus.FAILED):
             return f"utgen: {self.module}: {self.status.value}: {self.error or self.reason}"
         dropped = f", dropped {len(self.dropped)}" if self.dropped else ""
+        split = (f": model {self.model_seconds:.0f}s (prompt {self.prompt_seconds:.0f} + decode "
+                 f"{self.decode_seconds:.0f}), sandbox {self.sandbox_seconds:.0f}s") if self.model_calls else ""
         return (
             f"utgen: {self.module}: {self.status.value}: kept {self.tests_kept}, failed {self.tests_quarantined}, "
-            f"flaky {self.tests_flaky}{dropped} ({self.seconds:.1f}s)"
+            f"flaky {self.tests_flaky}{dropped} ({self.seconds:.1f}s{split})"
         )
 
 
@@ -106,7 +119,7 @@ class RunReport:
 
     def table(self) -> str:
         """Plain-text table: coverage before -> after per module, tests kept/quarantined, seconds."""
-        headers = ["module", "status", "line %", "branch %", "kept", "quar.", "flaky", "s"]
+        headers = ["module", "status", "line %", "branch %", "mutants killed", "kept", "quar.", "flaky", "s"]
         rows = [headers]
 
         def pct(before: float | None, after: float | None) -> str:
@@ -118,6 +131,7 @@ class RunReport:
         for m in self.modules:
             rows.append([
                 m.module, m.status.value, pct(m.line_before, m.line_after), pct(m.branch_before, m.branch_after),
+                "-" if m.mutation_score is None else f"{m.mutants_killed}/{m.mutants} ({m.mutation_score:.0f}%)",
                 str(m.tests_kept), str(m.tests_quarantined), str(m.tests_flaky), f"{m.seconds:.1f}",
             ])
         widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]

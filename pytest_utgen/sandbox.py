@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .discover import SKIP_DIRS
+from .mutate import Mutant
 
 # The child's environment is built from these names only: no tokens, keys or proxies of the user's.
 ENV_ALLOWED = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "SYSTEMROOT", "LD_LIBRARY_PATH"}
@@ -202,10 +204,7 @@ class Workspace:
             **self._guard_roots(run_dir),
             "results": str(results),
             "order_seed": order_seed,
-            "args": [
-                *targets, "-p", "no:cacheprovider", "-p", "no:utgen", "-p", "no:randomly", "-o", "addopts=",
-                "-q", "--no-header", "--basetemp", str(run_dir / "basetemp"), "--rootdir", str(self.root),
-            ],
+            "args": [*targets, *self._pytest_options(run_dir)],
             "coverage": None,
         }
         if coverage_of is not None:
@@ -221,6 +220,36 @@ class Workspace:
             result.coverage = self._read_coverage(coverage_json)
         return result
 
+    def run_mutants(
+        self,
+        targets: Iterable[str],
+        module_name: str,
+        module_file: Path,
+        mutants: list[Mutant],
+        timeout: float,
+        memory_limit_mb: int,
+        test_seconds: float = 2.0,
+    ) -> MutationRun:
+        """Run the tests in ``targets`` once as written (with per-test coverage of ``module_file``, a path in
+        the workspace), then against each mutant the tests that pass and run its line, in one child that
+        imports ``module_name`` as its mutant schemata. A test past ``test_seconds`` under a mutant is
+        stopped and kills it; the whole run is killed after ``timeout``."""
+        run_dir = self.scratch / f"run{next(self._run_ids)}"
+        run_dir.mkdir()
+        results = run_dir / "results.jsonl"
+        path = os.path.realpath(module_file)
+        spec = {
+            **self._guard_roots(run_dir),
+            "results": str(results),
+            "args": [*targets, *self._pytest_options(run_dir)],
+            "coverage": {"source": [str(Path(path).parent)], "data_file": str(run_dir / ".coverage"),
+                         "json": str(run_dir / "coverage.json")},
+            "mutation": {"module": module_name, "path": path, "seconds": test_seconds,
+                         "mutants": [dataclasses.asdict(m) for m in mutants]},
+        }
+        output, returncode, timed_out = self._launch(run_dir, spec, timeout, memory_limit_mb)
+        return _read_mutation_run(results, mutants, output, timed_out)
+
     def check_import(self, module_name: str, timeout: float, memory_limit_mb: int) -> str | None:
         """Import ``module_name`` in a child under the same limits; the error text, or None if it imports."""
         run_dir = self.scratch / f"run{next(self._run_ids)}"
@@ -233,6 +262,10 @@ class Workspace:
             lines = [line for line in output.strip().splitlines() if line.strip()]
             return f"import failed: {lines[-1] if lines else f'exit code {returncode}'}"
         return None
+
+    def _pytest_options(self, run_dir: Path) -> list[str]:
+        return ["-p", "no:cacheprovider", "-p", "no:utgen", "-p", "no:randomly", "-o", "addopts=", "-q",
+                "--no-header", "--basetemp", str(run_dir / "basetemp"), "--rootdir", str(self.root)]
 
     def _guard_roots(self, run_dir: Path) -> dict[str, list[str]]:
         """Where a child may write: a test only under its run dir (its temp dirs and HOME); collection and
@@ -336,6 +369,53 @@ def _pids_with_env(entry: bytes) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+@dataclass
+class MutationRun:
+    """What a mutant run found: per test (node id) its verdict as written, the module's lines and arcs it
+    ran, and the mutants it killed; the mutants no test killed; why the run ended early, if it did."""
+
+    passed: set[str] = field(default_factory=set)
+    lines: dict[str, set[int]] = field(default_factory=dict)
+    arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+    kills: dict[str, set[int]] = field(default_factory=dict)
+    survived: list[Mutant] = field(default_factory=list)
+    not_run: list[Mutant] = field(default_factory=list)  # the run ended (timeout, crash) before them
+    error: str | None = None
+
+    @property
+    def killed(self) -> set[int]:
+        return set().union(*self.kills.values()) if self.kills else set()
+
+
+def _read_mutation_run(path: Path, mutants: list[Mutant], output: str, timed_out: bool) -> MutationRun:
+    run = MutationRun()
+    judged: set[int] = set()
+    by_id = {m.id: m for m in mutants}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record["event"] == "baseline" and record["passed"]:
+                run.passed.add(record["nodeid"])
+            elif record["event"] == "test_lines":
+                run.lines[record["nodeid"]] = set(record["lines"])
+                run.arcs[record["nodeid"]] = {tuple(arc) for arc in record["arcs"]}
+            elif record["event"] == "mutant":
+                judged.add(record["id"])
+                for nodeid in record["killed_by"]:
+                    run.kills.setdefault(nodeid, set()).add(record["id"])
+                if not record["killed_by"]:
+                    run.survived.append(by_id[record["id"]])
+            elif record["event"] == "collect_error":
+                run.error = record["message"][-2000:]
+    run.not_run = [m for m in mutants if m.id not in judged]
+    if run.not_run and run.error is None:
+        run.error = "timed out" if timed_out else f"the mutant run ended early:\n{output[-2000:]}"
+    return run
 
 
 def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> RunResult:

@@ -7,9 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .mutate import Mutant
 from .oracle import Adopted, adopt, instrument
 from .prompt import node_span
-from .sandbox import FileCoverage, Outcome, RunResult, Workspace
+from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
+
+MUTANT_TEST_SECONDS = 2.0  # a test still running after this under a mutant is stopped: the mutant made it hang
 
 
 @dataclass
@@ -272,6 +275,15 @@ class CandidateValidator:
         result.failing.update(still)
         passing |= ok
         return source
+
+    def mutation_run(self, source: str, mutants: list[Mutant]) -> MutationRun:
+        """The tests of ``source`` run as written (per-test coverage) and against each of ``mutants``."""
+        self.workspace.add_file(self.relative_path, source)
+        return self.workspace.run_mutants(
+            [self.relative_path], self.module_name, self.workspace.to_workspace(self.module_path), mutants,
+            timeout=self.timeout + MUTANT_TEST_SECONDS * len(mutants), memory_limit_mb=self.memory_limit_mb,
+            test_seconds=MUTANT_TEST_SECONDS,
+        )
 
     def validate(self, source: str, quick: bool = False) -> ValidationResult:
         """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order.

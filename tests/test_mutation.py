@@ -1,0 +1,165 @@
+"""Mutants (pytest_utgen.mutate), the mutant run in the sandbox, and the engine's mutation pass and keep set."""
+
+from __future__ import annotations
+
+import builtins
+import re
+import shutil
+from pathlib import Path
+
+from conftest import GOOD_REPLIES, module_of
+from pytest_utgen.config import load_config
+from pytest_utgen.engine import Engine
+from pytest_utgen.mutate import SWITCH, find_mutants, schemata
+from pytest_utgen.report import StopReason
+from pytest_utgen.sandbox import Workspace
+
+SOURCE = '''"""Doc."""
+LIMIT = 10  # module level: runs once at import, never mutated
+
+
+def clamp(value, low=0, high=LIMIT):
+    """Docstring: not mutated."""
+    if value < low:
+        return low
+    if value > high and not isinstance(value, bool):
+        return high
+    label = f"v={value}"
+    return value + 0
+'''
+
+
+def run_as(mutant_id: int, call: str):
+    namespace: dict = {}
+    setattr(builtins, SWITCH, mutant_id)
+    try:
+        exec(schemata(SOURCE, find_mutants(SOURCE), "clamp.py"), namespace)
+        return eval(call, namespace)
+    finally:
+        setattr(builtins, SWITCH, 0)
+
+
+def test_mutants_are_the_operators_of_function_bodies_only():
+    mutants = find_mutants(SOURCE)
+    described = [(m.line, m.description) for m in mutants]
+    assert (7, "`<` -> `<=`") in described and (9, "`>` -> `>=`") in described
+    assert (9, "`and` -> `or`") in described and (9, "`not x` -> `x`") in described
+    assert (12, "`+` -> `-`") in described and (12, "`0` -> `1`") in described and (8, "returns `None`") in described
+    assert all(m.line >= 7 for m in mutants)  # not the constant, the defaults or the docstring
+    assert all(m.line != 11 for m in mutants)  # an f-string's parts stay as they are
+    boundary = next(m for m in mutants if m.description == "`<` -> `<=`")
+    assert boundary.diff() == "-    if value < low:\n+    if value <= low:"
+
+
+def test_ids_are_the_same_when_only_some_lines_are_asked_for():
+    every = {m.id: m for m in find_mutants(SOURCE)}
+    some = find_mutants(SOURCE, lines={9})
+    assert some and all(m.line == 9 and every[m.id] == m for m in some)
+
+
+def test_the_schemata_behaves_as_written_until_a_mutant_is_switched_on():
+    mutants = {m.description: m for m in find_mutants(SOURCE) if m.line == 7}
+    assert run_as(0, "clamp(0)") == 0 and run_as(0, "clamp(-3)") == 0 and run_as(0, "clamp(12)") == 10
+    assert run_as(mutants["`<` -> `<=`"].id, "clamp(0)") == 0  # equivalent on this input
+    assert run_as(mutants["`<` -> `<=`"].id, "clamp(-3)") == 0
+    plus = next(m for m in find_mutants(SOURCE) if m.description == "`+` -> `-`")
+    assert run_as(plus.id, "clamp(5, high=3.5)") == 3.5 and run_as(plus.id, "clamp(2)") == 2
+    one = next(m for m in find_mutants(SOURCE) if m.description == "`0` -> `1`" and m.line == 12)
+    assert run_as(one.id, "clamp(2)") == 3
+
+
+def test_the_mutant_run_reports_per_test_lines_kills_and_survivors(example_project):
+    tests = example_project / "tests" / "test_probe.py"
+    tests.write_text(
+        "import pytest\nfrom shopkit.pricing import apply_discount\n\n\n"
+        "def test_exact():\n    assert apply_discount(1000, 10) == 900\n\n\n"
+        "def test_raises():\n    with pytest.raises(ValueError):\n        apply_discount(-1, 10)\n\n\n"
+        "def test_runs_only():\n    apply_discount(1000, 50)\n\n\n"
+        "def test_hangs_under_a_mutant():\n    n = apply_discount(1000, 10)\n    while n != 900:\n        pass\n")
+    module = example_project / "src" / "shopkit" / "pricing.py"
+    mutants = find_mutants(module.read_text())
+    with Workspace(example_project, [example_project / "src"]) as workspace:
+        run = workspace.run_mutants(["tests/test_probe.py"], "shopkit.pricing", workspace.to_workspace(module),
+                                    mutants, timeout=120, memory_limit_mb=2048, test_seconds=1.0)
+    assert run.error is None and not run.not_run
+    exact, raises, runs_only, hangs = (f"tests/test_probe.py::{name}" for name in
+                                       ("test_exact", "test_raises", "test_runs_only", "test_hangs_under_a_mutant"))
+    assert run.passed == {exact, raises, runs_only, hangs}
+    assert run.lines[raises] == {10, 11} and {10, 12, 14, 15} <= run.lines[exact]
+    # Without an assertion only a mutant that makes the call raise is told apart.
+    assert run.kills.get(runs_only, set()) < run.kills[exact]
+    assert run.kills[hangs] == run.kills[exact]  # a mutant that makes it loop is stopped and counts as killed
+    boundary = next(m for m in mutants if m.line == 10 and m.description == "`<` -> `<=`")
+    assert boundary in run.survived  # apply_discount(0, ...) would tell it apart; no test calls it
+    assert not any(m.line in (21, 22, 23) for m in set(mutants) - set(run.survived))  # add_tax: never run
+    assert (module.read_text() == (Path(__file__).parents[1] / "examples/shopkit/src/shopkit/pricing.py").read_text())
+
+
+WEAK = """```python
+from shopkit.pricing import apply_discount
+
+
+def test_discount():
+    assert apply_discount(1000, 10) == 900
+
+
+def test_discount_again():
+    assert 900 == apply_discount(1000, 10)
+```"""
+
+STRONG = """```python
+import pytest
+from shopkit.pricing import apply_discount
+
+
+def test_boundaries():
+    assert apply_discount(0, 100) == 0
+    assert apply_discount(1000, 0) == 1000
+    assert apply_discount(1000, 100) == 0
+    with pytest.raises(ValueError, match="price cannot be negative"):
+        apply_discount(-1, 10)
+    with pytest.raises(ValueError, match="discount must be between 0 and 100"):
+        apply_discount(10, 101)
+    with pytest.raises(ValueError):
+        apply_discount(10, -1)
+    assert apply_discount(1, 50) == 1
+```"""
+
+
+def test_survivors_are_asked_for_as_diffs_and_the_kept_set_is_greedy(tmp_path, scripted_model):
+    project = tmp_path / "shopkit"
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "shopkit", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "utgen", ".pytest_cache"))
+    diff_prompts = []
+
+    def respond(messages):
+        text = messages[-1]["content"]
+        if module_of(messages) != "shopkit.pricing":
+            return GOOD_REPLIES[module_of(messages)]
+        if "```diff" in text:
+            diff_prompts.append(text)
+            return STRONG if "`apply_discount`" in text else "Nothing to add."
+        return WEAK
+
+    server = scripted_model(respond)
+    config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_attempts": 1, "target_coverage": 10,
+                                   "paths": [str(project / "src" / "shopkit" / "pricing.py")]})
+    report = Engine(config, select_all=True).run()
+    pricing = report.modules[0]
+    assert diff_prompts and all(re.search(r"```diff\n-.*\n\+.*\n```", p) for p in diff_prompts)
+    assert len(diff_prompts) <= config.max_calls
+    kept = (project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
+    assert "def test_boundaries" in kept
+    # The same lines and the same mutants as test_discount (the stronger test_boundaries may cover both): it goes.
+    assert "def test_discount_again" not in kept
+    assert ("test_discount_again", "adds no line, branch or killed mutant to the other kept tests") in [
+        (d.what, d.reason) for d in pricing.dropped]
+    source = (project / "src" / "shopkit" / "pricing.py").read_text()
+    assert pricing.mutants == len(find_mutants(source))
+    assert 0 < pricing.mutants_killed < pricing.mutants and pricing.mutation_score == pytest_approx_score(pricing)
+    assert pricing.stopped in (StopReason.MUTANTS_DONE, StopReason.MAX_CALLS, StopReason.MUTANTS_KILLED)
+    assert f"{pricing.mutants_killed}/{pricing.mutants}" in report.table()
+
+
+def pytest_approx_score(module_report) -> float:
+    return 100.0 * module_report.mutants_killed / module_report.mutants
