@@ -98,6 +98,7 @@ class _ModuleWork:
     statements: set[int] = field(default_factory=set)
     taken_arcs: set[tuple[int, int]] = field(default_factory=set)
     arcs: set[tuple[int, int]] = field(default_factory=set)
+    target_visits: Counter[str] = field(default_factory=Counter)  # prompts per target so far
 
     def absorb(self, coverage: FileCoverage | None) -> None:
         """Add a kept candidate's coverage to the module's union."""
@@ -106,6 +107,18 @@ class _ModuleWork:
             self.statements.update(coverage.executed_lines, coverage.missing_lines)
             self.taken_arcs.update(coverage.executed_branches)
             self.arcs.update(coverage.executed_branches, coverage.missing_branches)
+
+    def quarantine(self, source: str, failing: dict[str, str]) -> None:
+        """Move the failing tests of ``source`` into the module's quarantine, each with its reason."""
+        for name, text in unit_sources(source, set(failing)).items():
+            self.quarantine_text(name, text, failing[name])
+
+    def quarantine_text(self, name: str, text: str, reason: str) -> None:
+        key, attempt = name, 2
+        while key in self.failing_sources:  # the same name from another attempt: keep both
+            key, attempt = f"{name} (attempt {attempt})", attempt + 1
+        self.failing_sources[key] = text
+        self.failing[key] = reason
 
     def missing(self) -> set[int]:
         """Lines not run yet, and lines with a branch not taken yet."""
@@ -280,15 +293,11 @@ class Engine:
                                            cfg.max_calls - int(cfg.max_calls * share))
         if cfg.mutation and work.kept_source:
             report.stopped = self._mutation_pass(work, validator, backend, deadline)
-        if work.kept_source:
-            # Candidates were checked quickly one by one; the kept tests, as one file, get the full checks.
-            merged = validator.validate(work.kept_source)
-            report.tests_flaky += len(merged.flaky)
-            self._quarantine(work, work.kept_source, merged.failing)
-            work.kept_source = merged.kept_source
-            self._record_coverage(report, merged.coverage)
-        if cfg.mutation and work.kept_source:
-            self._keep_set(work, validator)
+        if (report.stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept_source) \
+                and not self._coverage_reached(work):
+            # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
+            report.stopped = self._target_pass(work, validator, backend, deadline, cfg.max_calls)
+        self._settle(work, validator)
         report.tests_kept = len(list_test_units(work.kept_source)) if work.kept_source else 0
         report.tests_quarantined = len(work.failing_sources)
         report.seconds = time.perf_counter() - started
@@ -318,7 +327,7 @@ class Engine:
         until the module reaches the target coverage or the pass's share of the budget is spent."""
         cfg = self.config
         header = module_header(work.source)
-        visits: Counter[str] = Counter()
+        visits = work.target_visits
         targets = find_targets(work.source)
         every_line = {n for t in targets for n in t.lines}
         while True:
@@ -344,6 +353,20 @@ class Engine:
             # to a near-identical prompt would repeat the first.
             temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
             self._try(work, messages, temperature, validator, backend)
+
+    def _settle(self, work: _ModuleWork, validator: CandidateValidator) -> None:
+        """The kept tests as one file get the full checks (candidates were checked quickly one by one); with
+        the mutation pass on, then the greedy keep set and the module's mutation score."""
+        if work.kept_source:
+            merged = validator.validate(work.kept_source)
+            work.report.tests_flaky += len(merged.flaky)
+            work.report.dropped.extend(Dropped(unit, "flaky: failed alone or in a random order")
+                                       for unit in merged.flaky)
+            work.quarantine(work.kept_source, merged.failing)
+            work.kept_source = merged.kept_source
+            self._record_coverage(work.report, merged.coverage)
+        if self.config.mutation and work.kept_source:
+            self._keep_set(work, validator)
 
     def _mutation_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
                        deadline: float) -> StopReason:
@@ -402,7 +425,7 @@ class Engine:
         units = list_test_units(work.kept_source)
         failed = set(units) - {unit_of(n) for n in run.passed}
         failed |= {unit_of(n) for n in run.lines.keys() - run.passed}  # one parameter case failed: the unit did
-        self._quarantine(work, work.kept_source, {u: "failed when run once more, before its mutants" for u in failed})
+        work.quarantine(work.kept_source, {u: "failed when run once more, before its mutants" for u in failed})
         chosen: list[str] = []
         covered: set = set()
         candidates = [u for u in units if u not in failed]
@@ -453,7 +476,7 @@ class Engine:
         candidate = import_missing_names(unshadow(extracted.code, work.source, module), work.source, module)
         report.tests_generated += len(extracted.cut)
         for name, text in extracted.cut.items():
-            self._quarantine_text(work, name, text, extracted.cut_reason)
+            work.quarantine_text(name, text, extracted.cut_reason)
         sandbox_started = time.perf_counter()
         result = validator.validate(candidate, quick=True)
         report.sandbox_seconds += time.perf_counter() - sandbox_started
@@ -466,7 +489,7 @@ class Engine:
         report.tests_flaky += len(result.flaky)
         report.expectations_adopted += len(result.adopted)
         work.adopted.extend(result.adopted)
-        self._quarantine(work, result.source, result.failing)
+        work.quarantine(result.source, result.failing)
         work.imports = work.imports or import_lines(result.source)
         if result.kept_source is None:
             failures = "\n".join(f"{name}: {msg[-300:]}" for name, msg in list(result.failing.items())[:5])
@@ -479,20 +502,6 @@ class Engine:
             work.kept_source = merged.source
         work.absorb(result.coverage)
         return result, None
-
-    @staticmethod
-    def _quarantine(work: _ModuleWork, source: str, failing: dict[str, str]) -> None:
-        """Move the failing tests of ``source`` into the module's quarantine, each with its reason."""
-        for name, text in unit_sources(source, set(failing)).items():
-            Engine._quarantine_text(work, name, text, failing[name])
-
-    @staticmethod
-    def _quarantine_text(work: _ModuleWork, name: str, text: str, reason: str) -> None:
-        key, attempt = name, 2
-        while key in work.failing_sources:  # the same name from another attempt: keep both
-            key, attempt = f"{name} (attempt {attempt})", attempt + 1
-        work.failing_sources[key] = text
-        work.failing[key] = reason
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""
@@ -575,7 +584,7 @@ class Engine:
         for path, failed in failed_by_file.items():
             work = by_file[path]
             body = read_generated_body(path)
-            self._quarantine(work, body, failed)
+            work.quarantine(body, failed)
             work.imports = work.imports or import_lines(body)
             kept = set(list_test_units(body)) - set(failed)
             work.kept_source = prune(body, kept) if kept else None

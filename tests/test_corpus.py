@@ -206,3 +206,25 @@ def test_real_code_records_keep_their_module_import():
                            "tests": "from pkg.mod import f\n\n\ndef test_f():\n    assert f() == 1\n"})
     assert example.module == "pkg.mod"
     assert "from solution import" not in example.tests
+
+
+def test_target_problems_are_the_plugin_s_target_prompts_and_the_trainer_trains_on_them(tmp_path):
+    from pytest_utgen.prompt import build_target_messages
+    from pytest_utgen.targets import find_targets, module_header
+    from trainer.corpus.problems import read_problems, target_problems
+
+    source = (Path(__file__).parents[1] / "examples" / "shopkit" / "src" / "shopkit" / "pricing.py").read_text()
+    root = tmp_path / "root"
+    (root / "shopkit").mkdir(parents=True)
+    (root / "shopkit" / "pricing.py").write_text(source)
+    problems = target_problems("demo-pricing", "demo", "shopkit.pricing", root / "shopkit" / "pricing.py", root)
+    targets = find_targets(source)
+    assert [p.target["qualname"] for p in problems] == [t.qualname for t in targets]
+    assert problems[0].messages() == build_target_messages(module_header(source), "shopkit.pricing", targets[0])
+    write_problems(problems, tmp_path / "problems.jsonl")
+    assert read_problems(tmp_path / "problems.jsonl") == problems
+    record = {"task_id": problems[1].task_id, "code": problems[1].code, "module": "shopkit.pricing",
+              "tests": "from shopkit.pricing import add_tax\n\n\ndef test_tax():\n    assert add_tax(100, 0.2) == 120\n",
+              "messages": problems[1].messages()}
+    example = from_record(json.loads(json.dumps(record)))
+    assert example.prompt() == build_target_messages(module_header(source), "shopkit.pricing", targets[1])

@@ -80,6 +80,8 @@ def test_the_installed_wheel_runs_pytest_utgen_with_the_real_model_then_a_free_r
             assert module["line_after"] >= 80, module
         if module["tests_kept"]:
             assert module["line_after"] > module["line_before"] == 0.0
+            # The mutation pass (on by default) scored the kept file against the module's mutants.
+            assert module["mutants"] > 0 and 0 <= module["mutants_killed"] <= module["mutants"]
         if module["model_calls"] > 1:  # later prompts of a module start like earlier ones: llama.cpp reuses that
             assert 0 < module["prompt_tokens_reused"] < module["prompt_tokens"]
     ran = re.findall(r"^(PASSED|FAILED|ERROR) tests/utgen/(test_\w+\.py)::\S+", out, flags=re.M)

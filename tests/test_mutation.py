@@ -163,3 +163,21 @@ def test_survivors_are_asked_for_as_diffs_and_the_kept_set_is_greedy(tmp_path, s
 
 def pytest_approx_score(module_report) -> float:
     return 100.0 * module_report.mutants_killed / module_report.mutants
+
+
+def test_the_mutant_prompt_is_the_target_prompt_with_the_change_as_a_diff_last():
+    from pytest_utgen.prompt import build_mutant_messages, build_target_messages
+    from pytest_utgen.targets import find_targets, module_header
+
+    target = next(t for t in find_targets(SOURCE) if t.qualname == "clamp")
+    mutant = next(m for m in find_mutants(SOURCE) if m.description == "`>` -> `>=`")
+    asked = build_mutant_messages(module_header(SOURCE), "clamp", target, mutant)
+    plain = build_target_messages(module_header(SOURCE), "clamp", target)
+    assert asked[0] == plain[0]
+    shared = plain[-1]["content"].split("Write the test file for", 1)[0]
+    assert asked[-1]["content"].startswith(shared)  # the stable prefix llama.cpp reuses
+    assert asked[-1]["content"].endswith(
+        "The tests pass even when line 9 of `clamp` is changed like this:\n```diff\n"
+        "-    if value > high and not isinstance(value, bool):\n+    if value >= high and not isinstance(value, bool):\n"
+        "```\nWrite a test that passes on the code as written and fails on the changed line: call it with inputs "
+        "that reach that line and assert the exact result.")

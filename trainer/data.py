@@ -31,6 +31,13 @@ class Example:
     tests: str
     question: str | None = None
     module: str | None = None
+    messages: tuple[tuple[str, str], ...] | None = None  # the prompt as the corpus built it (role, content)
+
+    def prompt(self) -> list[dict[str, str]]:
+        """The chat prompt: the corpus's own (a target prompt, say), else the plugin's module prompt."""
+        if self.messages:
+            return [{"role": role, "content": content} for role, content in self.messages]
+        return build_messages(self.code, self.module, question=self.question)
 
 
 def _as_list(value: Any) -> list:
@@ -79,7 +86,7 @@ def from_record(row: dict) -> Example | None:
     """An example from a ``{question, code, tests}`` record (tests: a string or a list of strings).
 
     An optional ``module`` is the import path the tests use (real-project code); without it the
-    code is ``solution.py``.
+    code is ``solution.py``. Optional ``messages`` (written by the corpus) are the prompt to train on.
     """
     code = row.get("code") or ""
     tests = row.get("tests")
@@ -90,7 +97,8 @@ def from_record(row: dict) -> Example | None:
     task_id = row.get("task_id") or row.get("id") or hashlib.sha256(code.encode()).hexdigest()[:16]
     module = row.get("module")
     tests = tests.strip() + "\n" if module else ensure_solution_import(tests)
-    return Example(str(task_id), code.strip() + "\n", tests, row.get("question"), module)
+    messages = tuple((m["role"], m["content"]) for m in row["messages"]) if row.get("messages") else None
+    return Example(str(task_id), code.strip() + "\n", tests, row.get("question"), module, messages)
 
 
 def read_rows(source: str) -> Iterator[dict]:
@@ -152,8 +160,7 @@ def target_text(example: Example) -> str:
 
 def tokenize(example: Example, tokenizer, max_length: int) -> dict | None:
     """input_ids and labels (prompt tokens masked with -100); None when longer than ``max_length``."""
-    messages = build_messages(example.code, example.module, question=example.question)
-    prompt_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    prompt_ids = tokenizer.apply_chat_template(example.prompt(), add_generation_prompt=True, tokenize=True)
     if isinstance(prompt_ids, dict) or hasattr(prompt_ids, "input_ids"):
         prompt_ids = prompt_ids["input_ids"]
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")

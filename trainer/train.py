@@ -207,7 +207,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     total_steps = config.max_steps or per_epoch * config.epochs
     warmup = max(1, int(total_steps * config.warmup_ratio))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.lr_schedule, warmup, total_steps))
-    wrapper, optimizer, loader, scheduler = accelerator.prepare(wrapper, optimizer, loader, scheduler)
+    # The scheduler stays out of prepare(): accelerate would step it once per process on every optimizer
+    # step, running the schedule num_processes times too fast on several GPUs.
+    wrapper, optimizer, loader = accelerator.prepare(wrapper, optimizer, loader)
+    accelerator.register_for_checkpointing(scheduler)
 
     state_path = out / "trainer_state.json"
     log = {"train": [], "val": []}
@@ -235,10 +238,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                         skipped_steps += 1
                         optimizer.zero_grad()
                 optimizer.step()
-                scheduler.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
                 optimizer.zero_grad()
             tokens += int(batch["attention_mask"].sum())
-            running.append(float(loss.detach()))
+            running.append(float(accelerator.gather(loss.detach().reshape(1)).mean()))  # every process's batch
             if not accelerator.sync_gradients:
                 continue
             step += 1
@@ -268,6 +272,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         if stop or step >= total_steps:
             break
     elapsed = time.perf_counter() - started
+    tokens = int(accelerator.gather(torch.tensor([tokens], device=accelerator.device)).sum())
 
     summary = {
         "config": asdict(config),
@@ -278,7 +283,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         "examples": {"train": len(train_items), "val": len(val_items), "test": len(splits["test"]),
                      "dropped_too_long": dropped_train + dropped_val},
         "seconds": elapsed,
-        "tokens_per_second": tokens * accelerator.num_processes / elapsed if elapsed else None,
+        "tokens_per_second": tokens / elapsed if elapsed else None,  # all processes together
         "peak_vram_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
         "processes": accelerator.num_processes,
     }
@@ -304,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint")
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--gradient-accumulation", type=int,
+                        help="override the config's (e.g. halve it on 2 GPUs to keep the effective batch)")
     parser.add_argument("--output-dir", type=Path)
     parser.add_argument("--base", type=Path, help="override the config's base (HF folder or GGUF)")
     parser.add_argument("--data", type=Path, action="append", help="override the config's data (repeatable)")
@@ -312,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         args.config,
         max_steps=args.max_steps,
         learning_rate=args.learning_rate,
+        gradient_accumulation=args.gradient_accumulation,
         output_dir=str(args.output_dir.resolve()) if args.output_dir else None,
         base=str(args.base.resolve()) if args.base else None,
         data=[str(d.resolve()) for d in args.data] if args.data else None,

@@ -152,7 +152,7 @@ def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verd
     verdict.killed = len(killed[best])
     verdict.record = {
         "task_id": problem.task_id, "source": problem.source, "question": problem.question, "code": problem.code,
-        "module": None if problem.module == "solution" else problem.module,
+        "module": None if problem.module == "solution" else problem.module, "messages": problem.messages(),
         "tests": texts[best], "tests_kept": len(chosen[best]),
         "tests_passing": sum(case["passed"] for unit in outcomes[best].values() for case in unit["cases"]),
         "tests_run": sum(len(unit["cases"]) for unit in outcomes[best].values()),

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pytest_utgen.discover import module_path
-from pytest_utgen.prompt import build_messages, split_source
+from pytest_utgen.prompt import build_messages, build_target_messages, split_source
+from pytest_utgen.targets import Target, find_targets, module_header
 from trainer.heldout import HELD_OUT_BENCHMARKS, eval_packages
 from trainer.mbpp import mbpp_record
 
@@ -52,6 +53,7 @@ PYPI_MODULES = [
 ]
 CHUNK_TOKENS = 700
 CHUNKS_PER_MODULE = 10
+TARGETS_PER_MODULE = 12
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,13 @@ class Problem:
     code: str
     root: str
     question: str | None = None
+    target: dict | None = None  # a Target's fields: the problem is the plugin's prompt for one function/method
+    header: str = ""  # with a target: the module's imports and constants, as the plugin shows them
 
     def messages(self) -> list[dict[str, str]]:
-        """The plugin's prompt for this problem."""
+        """The plugin's prompt for this problem: the module (chunk) prompt, or the target prompt."""
+        if self.target is not None:
+            return build_target_messages(self.header, self.module, Target(**self.target))
         return build_messages(self.code, None if self.module == "solution" else self.module, self.question)
 
 
@@ -112,6 +118,18 @@ def module_chunks(task_prefix: str, source: str, module: str, module_file: Path,
             for index, chunk in enumerate(chunks[:CHUNKS_PER_MODULE])]
 
 
+def target_problems(task_prefix: str, source: str, module: str, module_file: Path, root: Path) -> list[Problem]:
+    """One problem per function or method, prompted as the plugin's target loop prompts it (at most
+    TARGETS_PER_MODULE, spread over the module)."""
+    text = module_file.read_text(encoding="utf-8")
+    targets = find_targets(text)
+    step = max(1, len(targets) // TARGETS_PER_MODULE)
+    header = module_header(text)
+    return [Problem(f"{task_prefix}-t-{target.qualname}", source, module, target.code, str(root),
+                    target=asdict(target), header=header)
+            for target in targets[::step][:TARGETS_PER_MODULE]]
+
+
 def stdlib_problems(cache: Path) -> list[Problem]:
     """Chunks of pure-Python stdlib modules, each copied alone into its own root."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -124,8 +142,9 @@ def stdlib_problems(cache: Path) -> list[Problem]:
         root = cache / "stdlib" / name
         root.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, root / path.name)
-        problems += module_chunks(f"stdlib-{name}", f"stdlib:{sys.version_info.major}.{sys.version_info.minor}",
-                                  name, root / path.name, root)
+        source = f"stdlib:{sys.version_info.major}.{sys.version_info.minor}"
+        problems += module_chunks(f"stdlib-{name}", source, name, root / path.name, root)
+        problems += target_problems(f"stdlib-{name}", source, name, root / path.name, root)
     return problems
 
 
@@ -138,6 +157,7 @@ def pypi_problems(cache: Path) -> list[Problem]:
             subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(root),
                             requirement], check=True, capture_output=True)
         problems += module_chunks(f"pypi-{module}", f"pypi:{requirement}", module, module_path(root, module), root)
+        problems += target_problems(f"pypi-{module}", f"pypi:{requirement}", module, module_path(root, module), root)
     return problems
 
 
