@@ -22,6 +22,7 @@ from .sandbox import FileCoverage, Outcome, RunResult, Workspace
 from .targets import Target, find_targets, module_header
 from .validate import (
     CandidateValidator,
+    greedy_cover,
     import_lines,
     import_missing_names,
     list_test_units,
@@ -423,22 +424,13 @@ class Engine:
                 {("line", n) for n in run.lines.get(nodeid, ())} | {("arc", a) for a in run.arcs.get(nodeid, ())}
                 | {("mutant", m) for m in run.kills.get(nodeid, ())})
         units = list_test_units(work.kept_source)
-        failed = set(units) - {unit_of(n) for n in run.passed}
-        failed |= {unit_of(n) for n in run.lines.keys() - run.passed}  # one parameter case failed: the unit did
+        # A unit fails with any of its cases (parametrized), and when none of them ran.
+        failed = {unit_of(n) for n in run.failed} | (set(units) - {unit_of(n) for n in run.passed})
         work.quarantine(work.kept_source, {u: "failed when run once more, before its mutants" for u in failed})
-        chosen: list[str] = []
-        covered: set = set()
-        candidates = [u for u in units if u not in failed]
-        while candidates:
-            best = max(candidates, key=lambda u: len(contributions.get(u, set()) - covered))
-            gain = contributions.get(best, set()) - covered
-            if not gain:
-                break
-            chosen.append(best)
-            covered |= gain
-            candidates.remove(best)
+        chosen = greedy_cover([u for u in units if u not in failed], contributions)
+        redundant = [u for u in units if u not in failed and u not in chosen]
         report.dropped.extend(Dropped(u, "adds no line, branch or killed mutant to the other kept tests")
-                              for u in candidates)
+                              for u in redundant)
         report.tests_flaky += len(failed)
         report.tests_quarantined = len(work.failing_sources)
         report.mutants, report.mutants_killed = len(mutants), len(run.killed)

@@ -377,6 +377,7 @@ class MutationRun:
     ran, and the mutants it killed; the mutants no test killed; why the run ended early, if it did."""
 
     passed: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)  # failed as written: never run against the mutants
     lines: dict[str, set[int]] = field(default_factory=dict)
     arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
     kills: dict[str, set[int]] = field(default_factory=dict)
@@ -399,8 +400,8 @@ def _read_mutation_run(path: Path, mutants: list[Mutant], output: str, timed_out
                 record = json.loads(line)
             except ValueError:
                 continue
-            if record["event"] == "baseline" and record["passed"]:
-                run.passed.add(record["nodeid"])
+            if record["event"] == "baseline":
+                (run.passed if record["passed"] else run.failed).add(record["nodeid"])
             elif record["event"] == "test_lines":
                 run.lines[record["nodeid"]] = set(record["lines"])
                 run.arcs[record["nodeid"]] = {tuple(arc) for arc in record["arcs"]}

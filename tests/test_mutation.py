@@ -181,3 +181,20 @@ def test_the_mutant_prompt_is_the_target_prompt_with_the_change_as_a_diff_last()
         "-    if value > high and not isinstance(value, bool):\n+    if value >= high and not isinstance(value, bool):\n"
         "```\nWrite a test that passes on the code as written and fails on the changed line: call it with inputs "
         "that reach that line and assert the exact result.")
+
+
+def test_the_greedy_keep_set_takes_the_biggest_gain_first_and_stops_when_nothing_is_added():
+    from pytest_utgen.validate import greedy_cover
+
+    contributions = {
+        "test_small": {("line", 1)},
+        "test_big": {("line", 1), ("line", 2), ("arc", (2, 3))},
+        "test_same_as_big": {("line", 2), ("arc", (2, 3))},
+        "test_killer": {("line", 2), ("mutant", 7)},  # no new line, but a mutant no other test kills
+        "test_nothing": set(),
+    }
+    units = list(contributions) + ["test_without_coverage"]
+    assert greedy_cover(units, contributions) == ["test_big", "test_killer"]
+    assert greedy_cover(["test_same_as_big", "test_big"], contributions) == ["test_big"]  # more gain wins
+    assert greedy_cover(["test_small", "test_nothing"], contributions) == ["test_small"]
+    assert greedy_cover([], contributions) == []
