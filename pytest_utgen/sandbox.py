@@ -390,29 +390,35 @@ class MutationRun:
         return set().union(*self.kills.values()) if self.kills else set()
 
 
+def _events(path: Path):
+    """The JSON records a child streamed to ``path`` (none if it never wrote; a torn last line is skipped)."""
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue
+
+
 def _read_mutation_run(path: Path, mutants: list[Mutant], output: str, timed_out: bool) -> MutationRun:
     run = MutationRun()
     judged: set[int] = set()
     by_id = {m.id: m for m in mutants}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record["event"] == "baseline":
-                (run.passed if record["passed"] else run.failed).add(record["nodeid"])
-            elif record["event"] == "test_lines":
-                run.lines[record["nodeid"]] = set(record["lines"])
-                run.arcs[record["nodeid"]] = {tuple(arc) for arc in record["arcs"]}
-            elif record["event"] == "mutant":
-                judged.add(record["id"])
-                for nodeid in record["killed_by"]:
-                    run.kills.setdefault(nodeid, set()).add(record["id"])
-                if not record["killed_by"]:
-                    run.survived.append(by_id[record["id"]])
-            elif record["event"] == "collect_error":
-                run.error = record["message"][-2000:]
+    for record in _events(path):
+        if record["event"] == "baseline":
+            (run.passed if record["passed"] else run.failed).add(record["nodeid"])
+        elif record["event"] == "test_lines":
+            run.lines[record["nodeid"]] = set(record["lines"])
+            run.arcs[record["nodeid"]] = {tuple(arc) for arc in record["arcs"]}
+        elif record["event"] == "mutant":
+            judged.add(record["id"])
+            for nodeid in record["killed_by"]:
+                run.kills.setdefault(nodeid, set()).add(record["id"])
+            if not record["killed_by"]:
+                run.survived.append(by_id[record["id"]])
+        elif record["event"] == "collect_error":
+            run.error = record["message"][-2000:]
     run.not_run = [m for m in mutants if m.id not in judged]
     if run.not_run and run.error is None:
         run.error = "timed out" if timed_out else f"the mutant run ended early:\n{output[-2000:]}"
@@ -425,38 +431,33 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
     started: list[str] = []
     side_effects: dict[str, list[str]] = {}
     observations: dict[str, list[Observation]] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            nodeid = record.get("nodeid", "")
-            if record["event"] == "collect_error":
-                collect_errors.append(f"{nodeid}: {record['message']}" if nodeid else record["message"])
-            elif record["event"] == "start":
-                started.append(nodeid)
-            elif record["event"] == "observed":
-                observations.setdefault(nodeid, []).append(
-                    Observation(record["line"], value=record["value"], matched=record["matched"]))
-            elif record["event"] == "raised":
-                seen = observations.setdefault(nodeid, [])
-                if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it
-                    seen.append(Observation(record["line"], raised=record["type"]))
-            elif record["event"] == "side_effect" and nodeid:
-                side_effects.setdefault(nodeid, []).append(record["what"])
-            elif record["event"] == "report":
-                previous = outcomes.get(nodeid)
-                if record["outcome"] == "passed":
-                    if previous is None:
-                        outcomes[nodeid] = CaseOutcome(nodeid, Outcome.PASSED)
-                elif record["outcome"] == "skipped":
-                    if previous is None or previous.outcome == Outcome.PASSED:
-                        outcomes[nodeid] = CaseOutcome(nodeid, Outcome.SKIPPED, record["message"])
-                else:
-                    kind = Outcome.FAILED if record["when"] == "call" else Outcome.ERROR
-                    if previous is None or previous.outcome in (Outcome.PASSED, Outcome.SKIPPED):
-                        outcomes[nodeid] = CaseOutcome(nodeid, kind, record["message"])
+    for record in _events(path):
+        nodeid = record.get("nodeid", "")
+        if record["event"] == "collect_error":
+            collect_errors.append(f"{nodeid}: {record['message']}" if nodeid else record["message"])
+        elif record["event"] == "start":
+            started.append(nodeid)
+        elif record["event"] == "observed":
+            observations.setdefault(nodeid, []).append(
+                Observation(record["line"], value=record["value"], matched=record["matched"]))
+        elif record["event"] == "raised":
+            seen = observations.setdefault(nodeid, [])
+            if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it
+                seen.append(Observation(record["line"], raised=record["type"]))
+        elif record["event"] == "side_effect" and nodeid:
+            side_effects.setdefault(nodeid, []).append(record["what"])
+        elif record["event"] == "report":
+            previous = outcomes.get(nodeid)
+            if record["outcome"] == "passed":
+                if previous is None:
+                    outcomes[nodeid] = CaseOutcome(nodeid, Outcome.PASSED)
+            elif record["outcome"] == "skipped":
+                if previous is None or previous.outcome == Outcome.PASSED:
+                    outcomes[nodeid] = CaseOutcome(nodeid, Outcome.SKIPPED, record["message"])
+            else:
+                kind = Outcome.FAILED if record["when"] == "call" else Outcome.ERROR
+                if previous is None or previous.outcome in (Outcome.PASSED, Outcome.SKIPPED):
+                    outcomes[nodeid] = CaseOutcome(nodeid, kind, record["message"])
     unfinished = [nodeid for nodeid in started if nodeid not in outcomes]
     if unfinished:
         kind = Outcome.TIMEOUT if timed_out else Outcome.CRASHED
