@@ -122,12 +122,16 @@ def merge_sources(first: str, second: str) -> Merged:
     tree_first = ast.parse(first)
     bodies = {_body_key(n) for n in ast.walk(tree_first) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     taken = {n.name for n in tree_first.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    imports_first = {ast.unparse(n) for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+    imported = {name for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom)) for name in _imported(n)}
     new_imports, body, duplicates = [], [], []
     second_lines = second.splitlines()
     for node in ast.parse(second).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            if ast.unparse(node) not in imports_first:
+            # Only the names the first file does not import already, the same way.
+            fresh = [alias for alias, key in zip(node.names, _imported(node)) if key not in imported]
+            imported.update(_imported(node))
+            if fresh:
+                node.names = fresh
                 new_imports.append(ast.unparse(node))
             continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -151,6 +155,13 @@ def merge_sources(first: str, second: str) -> Merged:
     head = "\n".join(new_imports)
     source = (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
     return Merged(source, duplicates)
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> list[tuple]:
+    """Each name an import binds, as (module, name, alias, level)."""
+    module = node.module if isinstance(node, ast.ImportFrom) else None
+    level = node.level if isinstance(node, ast.ImportFrom) else 0
+    return [(module, alias.name, alias.asname, level) for alias in node.names]
 
 
 def unshadow(test_source: str, module_source: str, module_name: str) -> str:

@@ -163,7 +163,12 @@ def test_prune_units_and_merge():
              "def test_same_body():\n    assert add(2, 2) == 4\n"
     merged = merge_sources(prune(CANDIDATE, {"test_add"}), second).source
     assert list_test_units(merged) == ["test_add", "test_add_2"]
-    assert merged.startswith("import math\n") and merged.count("from calc.ops import add") == 2
+    # `add` is imported already, the same way: no second import of it.
+    assert merged.startswith("import math\nimport pytest\nfrom calc.ops import add, sign\n")
+    assert merged.count("from calc.ops import") == 1
+    third = "from calc.ops import add, mul as times\nimport pytest\n\n\ndef test_mul():\n    assert times(2, 3) == 6\n"
+    again = merge_sources(merged, third).source
+    assert again.startswith("from calc.ops import mul as times\nimport math\n")
 
 
 def test_unshadow_replaces_pasted_copies_of_the_code_under_test_by_an_import():
