@@ -28,6 +28,7 @@ from .validate import (
     list_test_units,
     merge_sources,
     prune,
+    strip_script_code,
     unit_of,
     unit_sources,
     unshadow,
@@ -465,7 +466,8 @@ class Engine:
             report.dropped.append(Dropped(f"reply {report.attempts}", str(exc)))
             return None, f"{exc}. Reply with one ```python code block holding the whole test file."
         module = work.selection.module.name
-        candidate = import_missing_names(unshadow(extracted.code, work.source, module), work.source, module)
+        candidate = import_missing_names(unshadow(strip_script_code(extracted.code), work.source, module),
+                                         work.source, module)
         report.tests_generated += len(extracted.cut)
         for name, text in extracted.cut.items():
             work.quarantine_text(name, text, extracted.cut_reason)

@@ -219,5 +219,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if _is_worker(config):
         config.pluginmanager.register(WorkerCollect(config), "utgen-worker")
+    elif _sessions:
+        # A pytest.main() run from inside a session (a test or test file calling it with sys.argv): the
+        # outer session generates; a nested one must not run the engine again over the same files.
+        return
     else:
         config.pluginmanager.register(UtgenPlugin(config), "utgen-session")
+        _sessions.append(config)
+        config.add_cleanup(_sessions.clear)
+
+
+_sessions: list[pytest.Config] = []  # the --utgen session running in this process, if any

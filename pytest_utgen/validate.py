@@ -164,6 +164,30 @@ def _imported(node: ast.Import | ast.ImportFrom) -> list[tuple]:
     return [(module, alias.name, alias.asname, level) for alias in node.names]
 
 
+def strip_script_code(test_source: str) -> str:
+    """The test file without what only a script needs: ``if __name__ == "__main__":`` blocks, top-level calls
+    (``pytest.main()``, ``unittest.main()``, ``print(...)``) and ``from __future__`` imports.
+
+    A top-level ``pytest.main()`` runs a nested pytest session with the user's own arguments when the file
+    is collected (``--utgen`` included); a ``__future__`` import stops being first once imports are added.
+    """
+    def is_script(node: ast.stmt) -> bool:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            return True
+        if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
+            return True
+        return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
+
+    script = [node for node in ast.parse(test_source).body if is_script(node)]
+    if not script:
+        return test_source
+    lines = test_source.splitlines()
+    for node in reversed(script):
+        start, end = node_span(node)
+        del lines[start - 1: end]
+    return "\n".join(lines).strip() + "\n"
+
+
 def unshadow(test_source: str, module_source: str, module_name: str) -> str:
     """Replace copies of the module's own functions/classes in a test file by an import of the real ones.
 

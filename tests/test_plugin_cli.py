@@ -162,3 +162,29 @@ def test_pytest_utgen_without_paths_uses_the_configured_paths(example_project):
     assert result.returncode == 1
     assert "utgen: untested: shopkit.pricing" in result.stdout
     assert "utgen: untested: shopkit.inventory" in result.stdout
+
+
+def test_a_generated_pytest_main_call_is_cut_and_a_nested_session_does_not_generate(example_project,
+                                                                                     scripted_model):
+    from conftest import GOOD_REPLIES, module_of
+
+    script = "\n\npytest.main()\n\nif __name__ == '__main__':\n    pytest.main(['-x'])\n```"
+
+    def respond(messages):
+        reply = GOOD_REPLIES[module_of(messages)]
+        return reply.rsplit("```", 1)[0].rstrip() + script  # module-level pytest.main(), as small models write
+    server = scripted_model(respond)
+    # A user's test that starts pytest again, in this process, with the session's own arguments.
+    (example_project / "tests" / "test_nested.py").write_text(
+        "import sys\n\nimport pytest\n\n\ndef test_collects_again():\n"
+        "    code = pytest.main(sys.argv[1:] + ['--collect-only', '-q', '--utgen-report', 'nested.json'])\n"
+        "    assert code in (0, 5), code\n")
+    result = run(pytest_cmd("--utgen", "src", "--utgen-endpoint", server.url, "--utgen-reruns", "1",
+                            "--no-utgen-mutation", "--utgen-report", "report.json"), example_project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("test_shopkit_pricing.py", "test_shopkit_inventory.py"):
+        kept = (example_project / "tests" / "utgen" / name).read_text()
+        assert "pytest.main" not in kept and "__main__" not in kept
+    report = json.loads((example_project / "report.json").read_text())
+    assert {m["status"] for m in report["modules"]} == {"generated"}
+    assert not (example_project / "nested.json").exists()  # the nested session ran no engine

@@ -201,3 +201,15 @@ def test_a_module_function_named_like_a_test_is_not_collected_from_the_generated
         "tests/test_extracted.py::test_finds_a_duplicate": Outcome.PASSED,
         "tests/test_extracted.py::test_no_duplicate": Outcome.PASSED,
     }
+
+
+def test_script_code_is_cut_from_a_candidate_and_comments_stay():
+    from pytest_utgen.validate import strip_script_code
+
+    reply = ("from __future__ import annotations\nimport pytest\nfrom calc.ops import add\n\nTOTAL = 3\n\n\n"
+             "def test_add():\n    assert add(1, 2) == TOTAL  # utgen: observed\n\n\nprint('running')\npytest.main()\n\n"
+             "if __name__ == '__main__':\n    pytest.main(['-x'])\n")
+    assert strip_script_code(reply) == ("import pytest\nfrom calc.ops import add\n\nTOTAL = 3\n\n\n"
+                                        "def test_add():\n    assert add(1, 2) == TOTAL  # utgen: observed\n")
+    clean = "import pytest\n\n\ndef test_x():\n    assert True\n"
+    assert strip_script_code(clean) == clean
