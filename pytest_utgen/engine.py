@@ -377,9 +377,7 @@ class Engine:
         cfg = self.config
         header = module_header(work.source)
         targets = find_targets(work.source)
-        started = time.perf_counter()
-        survivors = validator.mutation_run(work.kept_source, find_mutants(work.source, work.executed)).survived
-        work.report.sandbox_seconds += time.perf_counter() - started
+        survivors = _mutation_run(work, validator, work.kept_source, find_mutants(work.source, work.executed)).survived
         asked: Counter[str] = Counter()
         tried: set[int] = set()
         while True:
@@ -402,9 +400,7 @@ class Engine:
             messages = build_mutant_messages(header, work.selection.module.name, target, mutant)
             result, _ = self._try(work, messages, 0.0, validator, backend)
             if result is not None and result.kept_source:
-                started = time.perf_counter()
-                killed = validator.mutation_run(result.kept_source, survivors).killed
-                work.report.sandbox_seconds += time.perf_counter() - started
+                killed = _mutation_run(work, validator, result.kept_source, survivors).killed
                 survivors = [m for m in survivors if m.id not in killed]
 
     def _keep_set(self, work: _ModuleWork, validator: CandidateValidator) -> None:
@@ -412,14 +408,12 @@ class Engine:
         kept file does (greedy cover); score the module's mutants."""
         report = work.report
         mutants = find_mutants(work.source)
-        started = time.perf_counter()
-        run = validator.mutation_run(work.kept_source, mutants)
-        report.sandbox_seconds += time.perf_counter() - started
+        run = _mutation_run(work, validator, work.kept_source, mutants)
         if run.error is not None:
             report.dropped.append(Dropped("mutation run", f"no mutation score: {run.error.strip()[-300:]}"))
             return
         contributions: dict[str, set] = {}
-        for nodeid in run.lines.keys() | {n for n in run.kills}:
+        for nodeid in run.lines.keys() | run.kills.keys():
             unit = unit_of(nodeid)
             contributions.setdefault(unit, set()).update(
                 {("line", n) for n in run.lines.get(nodeid, ())} | {("arc", a) for a in run.arcs.get(nodeid, ())}
@@ -433,7 +427,6 @@ class Engine:
         report.dropped.extend(Dropped(u, "adds no line, branch or killed mutant to the other kept tests")
                               for u in redundant)
         report.tests_flaky += len(failed)
-        report.tests_quarantined = len(work.failing_sources)
         report.mutants, report.mutants_killed = len(mutants), len(run.killed)
         work.kept_source = prune(work.kept_source, set(chosen)) if chosen else None
 
@@ -598,6 +591,15 @@ class Engine:
             cov = coverage.get(work.selection.module.path)
             if cov is not None and work.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED):
                 self._record_coverage(work.report, cov)
+
+
+def _mutation_run(work: _ModuleWork, validator: CandidateValidator, source: str, mutants: list[Mutant]):
+    """``validator.mutation_run``, its seconds counted as the module's sandbox time."""
+    started = time.perf_counter()
+    try:
+        return validator.mutation_run(source, mutants)
+    finally:
+        work.report.sandbox_seconds += time.perf_counter() - started
 
 
 def _target_of(targets: list[Target], mutant: Mutant) -> Target | None:

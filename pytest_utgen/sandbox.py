@@ -208,11 +208,7 @@ class Workspace:
             "coverage": None,
         }
         if coverage_of is not None:
-            spec["coverage"] = {
-                "source": [str(p) for p in coverage_of],
-                "data_file": str(run_dir / ".coverage"),
-                "json": str(run_dir / "coverage.json"),
-            }
+            spec["coverage"] = _coverage_spec(run_dir, coverage_of)
         output, returncode, timed_out = self._launch(run_dir, spec, timeout, memory_limit_mb)
         result = _read_results(results, returncode, timed_out, output)
         coverage_json = run_dir / "coverage.json"
@@ -242,8 +238,7 @@ class Workspace:
             **self._guard_roots(run_dir),
             "results": str(results),
             "args": [*targets, *self._pytest_options(run_dir)],
-            "coverage": {"source": [str(Path(path).parent)], "data_file": str(run_dir / ".coverage"),
-                         "json": str(run_dir / "coverage.json")},
+            "coverage": _coverage_spec(run_dir, [Path(path).parent]),
             "mutation": {"module": module_name, "path": path, "seconds": test_seconds,
                          "mutants": [dataclasses.asdict(m) for m in mutants]},
         }
@@ -388,6 +383,12 @@ class MutationRun:
     @property
     def killed(self) -> set[int]:
         return set().union(*self.kills.values()) if self.kills else set()
+
+
+def _coverage_spec(run_dir: Path, sources: Iterable[Path]) -> dict:
+    """What the child measures (line + branch of ``sources``) and where it writes the data and the report."""
+    return {"source": [str(p) for p in sources], "data_file": str(run_dir / ".coverage"),
+            "json": str(run_dir / "coverage.json")}
 
 
 def _events(path: Path):

@@ -179,10 +179,13 @@ def strip_script_code(test_source: str) -> str:
         return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
 
     script = [node for node in ast.parse(test_source).body if is_script(node)]
-    if not script:
-        return test_source
-    lines = test_source.splitlines()
-    for node in reversed(script):
+    return _without(test_source, script) if script else test_source
+
+
+def _without(source: str, nodes: list[ast.stmt]) -> str:
+    """``source`` with the lines of top-level ``nodes`` removed (comments elsewhere stay)."""
+    lines = source.splitlines()
+    for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
         start, end = node_span(node)
         del lines[start - 1: end]
     return "\n".join(lines).strip() + "\n"
@@ -203,12 +206,8 @@ def unshadow(test_source: str, module_source: str, module_name: str) -> str:
     ]
     if not copies:
         return test_source
-    lines = test_source.splitlines()
-    for node in sorted(copies, key=lambda n: n.lineno, reverse=True):
-        start, end = node_span(node)
-        del lines[start - 1 : end]
     names = ", ".join(sorted({n.name for n in copies}))
-    return f"from {module_name} import {names}\n" + "\n".join(lines).strip() + "\n"
+    return f"from {module_name} import {names}\n" + _without(test_source, copies)
 
 
 def import_missing_names(test_source: str, module_source: str, module_name: str) -> str:
