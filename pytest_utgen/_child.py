@@ -14,6 +14,7 @@ coverage, then each mutant against the tests that run its line.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib.abc
 import importlib.util
 import json
@@ -31,9 +32,10 @@ from .oracle import OBSERVE
 class ResultStream:
     """pytest plugin: shuffles items (when seeded), guards each test and appends one JSON line per event."""
 
-    def __init__(self, path: str, order_seed: int | None):
+    def __init__(self, path: str, order_seed: int | None, test_seconds: float | None = None):
         self.handle = open(path, "a", encoding="utf-8", buffering=1)
         self.order_seed = order_seed
+        self.test_seconds = test_seconds
         self.guard = install()
 
     def emit(self, **record) -> None:
@@ -52,7 +54,7 @@ class ResultStream:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item):
-        with self.guard.running(item.nodeid):
+        with self.guard.running(item.nodeid), time_limit(self.test_seconds):
             return (yield)
 
     def observe(self, line: int, compute, expected):
@@ -60,6 +62,8 @@ class ResultStream:
         records what ``compute()`` gave at ``line``, and lets the test go on."""
         try:
             value = compute()
+        except TestTimeout:  # a hang is not a behaviour to adopt
+            raise
         except BaseException as error:
             self.emit(event="raised", nodeid=self.guard.test, line=line, type=_type_name(type(error)))
             raise
@@ -73,7 +77,8 @@ class ResultStream:
     def pytest_runtest_makereport(self, item, call):
         report = yield
         excinfo = call.excinfo
-        if call.when == "call" and excinfo is not None and not excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        if call.when == "call" and excinfo is not None and not excinfo.errisinstance(
+                (AssertionError, pytest.fail.Exception, TestTimeout)):
             lines = [entry.lineno + 1 for entry in excinfo.traceback if str(entry.path) == str(item.path)]
             if lines:
                 self.emit(event="raised", nodeid=item.nodeid, line=lines[-1], type=_type_name(excinfo.type))
@@ -88,8 +93,24 @@ class ResultStream:
             self.emit(event="report", nodeid=report.nodeid, when=report.when, outcome=report.outcome, message=message)
 
 
-class MutantTimeout(Exception):
-    """A test ran past the per-mutant limit: the mutant made it hang (it counts as killed)."""
+class TestTimeout(BaseException):
+    """A test ran past its time limit (under a mutant: the mutant made it hang, and counts as killed).
+
+    Not an ``Exception``: code under test that retries on ``except Exception`` cannot swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise :class:`TestTimeout` in the block after ``seconds`` (no limit when None)."""
+    if not seconds:
+        yield
+        return
+    signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 class MutantRunner:
@@ -110,16 +131,11 @@ class MutantRunner:
 
         def passes(item) -> bool:
             self.stream.emit(event="start", nodeid=item.nodeid)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-            try:
-                with self.stream.guard.running(item.nodeid):
-                    reports = runtestprotocol(item, nextitem=None, log=False)
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            with self.stream.guard.running(item.nodeid), time_limit(self.seconds):
+                reports = runtestprotocol(item, nextitem=None, log=False)
             return all(r.passed or (r.skipped and r.when != "call") for r in reports) and any(
                 r.when == "call" and r.passed for r in reports)
 
-        signal.signal(signal.SIGALRM, _raise_timeout)
         setattr(builtins, SWITCH, 0)
         passing = []
         for item in session.items:
@@ -156,7 +172,7 @@ class MutantRunner:
 
 
 def _raise_timeout(signum, frame):
-    raise MutantTimeout("the test ran past the mutant time limit")
+    raise TestTimeout("the test ran past its time limit")
 
 
 class SchemataFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -209,7 +225,7 @@ def main(spec_path: str) -> int:
 
         importlib.import_module(spec["import"])
         return 0
-    stream = ResultStream(spec["results"], spec.get("order_seed"))
+    stream = ResultStream(spec["results"], spec.get("order_seed"), spec.get("test_seconds"))
     setattr(builtins, OBSERVE, stream.observe)  # what instrumented tests call
     setattr(builtins, SWITCH, 0)  # a module imported as its schemata behaves as written until a mutant is on
     guard.configure(spec["test_allowed"], outside_tests=spec["outside_tests"], on_event=stream.side_effect)

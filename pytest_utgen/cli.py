@@ -29,11 +29,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oracle", choices=["observed", "model"], help="adopt observed values (default) or not")
     parser.add_argument("--mutation", action=argparse.BooleanOptionalAction,
                         help="mutation pass after coverage and the mutation score (default on)")
+    parser.add_argument("--amplify", action=argparse.BooleanOptionalAction,
+                        help="variants of kept tests with one input changed, kept when they add (default on)")
 
 
 def _overrides(args: argparse.Namespace, **extra) -> dict:
     keys = ("model", "lora", "endpoint", "workers", "max_attempts", "reruns", "timeout", "budget_s", "max_calls",
-            "oracle", "mutation")
+            "oracle", "mutation", "amplify")
     return {**{k: getattr(args, k, None) for k in keys}, **extra}
 
 

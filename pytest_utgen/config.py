@@ -46,6 +46,7 @@ class UtgenConfig:
     budget_s: float = 300.0  # per module: no new model call after this many seconds
     max_calls: int = 24  # per module
     mutation: bool = True  # after coverage: mutants of the covered lines, prompts for the survivors, a score
+    amplify: bool = True  # after each pass: variants of the kept tests with one input changed (no model call)
     report: Path | None = None
     verbose: bool = False
 
@@ -94,7 +95,7 @@ _PATH = {"output_dir", "model_dir", "report"}
 _FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature", "budget_s"}
 _INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb", "max_calls"}
 _STR = {"model", "lora", "endpoint", "endpoint_model", "oracle"}
-_BOOL = {"verbose", "mutation"}
+_BOOL = {"verbose", "mutation", "amplify"}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

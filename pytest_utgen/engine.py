@@ -12,15 +12,17 @@ from typing import Callable
 from . import discover
 from .config import UtgenConfig
 from .errors import UtgenError
+from .amplify import amplify
 from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
 from .oracle import Adopted
 from .prompt import SourceChunk, build_messages, build_mutant_messages, build_target_messages, split_source
 from .report import Dropped, ModuleReport, ModuleStatus, RunReport, StopReason
-from .sandbox import FileCoverage, Outcome, RunResult, Workspace
+from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
 from .targets import Target, find_targets, module_header
 from .validate import (
+    MUTANT_TEST_SECONDS,
     CandidateValidator,
     greedy_cover,
     import_lines,
@@ -101,6 +103,7 @@ class _ModuleWork:
     taken_arcs: set[tuple[int, int]] = field(default_factory=set)
     arcs: set[tuple[int, int]] = field(default_factory=set)
     target_visits: Counter[str] = field(default_factory=Counter)  # prompts per target so far
+    amplified: set[str] = field(default_factory=set)  # kept tests whose variants were tried
 
     def absorb(self, coverage: FileCoverage | None) -> None:
         """Add a kept candidate's coverage to the module's union."""
@@ -291,14 +294,17 @@ class Engine:
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         for chunk in split_source(work.source, budget, backend.count_tokens):
             self._generate_chunk(work, chunk, validator, backend)
+        self._amplify(work, validator)
         report.stopped = self._target_pass(work, validator, backend, started + cfg.budget_s * (1 - share),
                                            cfg.max_calls - int(cfg.max_calls * share))
+        self._amplify(work, validator)
         if cfg.mutation and work.kept_source:
             report.stopped = self._mutation_pass(work, validator, backend, deadline)
         if (report.stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept_source) \
                 and not self._coverage_reached(work):
             # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
             report.stopped = self._target_pass(work, validator, backend, deadline, cfg.max_calls)
+        self._amplify(work, validator)
         self._settle(work, validator)
         report.tests_kept = len(list_test_units(work.kept_source)) if work.kept_source else 0
         report.tests_quarantined = len(work.failing_sources)
@@ -403,6 +409,43 @@ class Engine:
                 killed = _mutation_run(work, validator, result.kept_source, survivors).killed
                 survivors = [m for m in survivors if m.id not in killed]
 
+    def _amplify(self, work: _ModuleWork, validator: CandidateValidator) -> None:
+        """Variants of the kept tests with one input changed (no model call): those that pass, with the
+        expectations the oracle observed, and run a line or branch or kill a mutant that no kept test does
+        join the kept tests."""
+        if not self.config.amplify or not work.kept_source:
+            return
+        variants = amplify(work.kept_source, work.source, frozenset(work.amplified))
+        work.amplified.update(list_test_units(work.kept_source))
+        if variants is None:
+            return
+        started = time.perf_counter()
+        try:
+            passing = validator.passing(variants, test_seconds=MUTANT_TEST_SECONDS)
+            if not passing.kept_source:
+                return
+            kept_units = set(list_test_units(work.kept_source))
+            merged = merge_sources(work.kept_source, passing.kept_source).source
+            run = validator.mutation_run(merged, find_mutants(work.source) if self.config.mutation else [])
+            if run.error is not None:
+                return
+            contributions = _contributions(run)
+            held = set().union(*(contributions.get(u, set()) for u in kept_units))
+            fresh = [u for u in list_test_units(merged) if u not in kept_units]
+            failed = {unit_of(n) for n in run.failed} | (set(fresh) - {unit_of(n) for n in run.passed})
+            chosen = greedy_cover([u for u in fresh if u not in failed], contributions, held)
+            if not chosen:
+                return
+            work.kept_source = prune(merged, kept_units | set(chosen))
+            work.report.tests_amplified += len(chosen)
+            for kind, item in set().union(*(contributions[u] for u in chosen)):
+                if kind == "line":
+                    work.executed.add(item)
+                elif kind == "arc" and item in work.arcs:
+                    work.taken_arcs.add(item)
+        finally:
+            work.report.sandbox_seconds += time.perf_counter() - started
+
     def _keep_set(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """Keep the fewest tests that together run every line and branch, and kill every mutant, that the
         kept file does (greedy cover); score the module's mutants."""
@@ -412,12 +455,7 @@ class Engine:
         if run.error is not None:
             report.dropped.append(Dropped("mutation run", f"no mutation score: {run.error.strip()[-300:]}"))
             return
-        contributions: dict[str, set] = {}
-        for nodeid in run.lines.keys() | run.kills.keys():
-            unit = unit_of(nodeid)
-            contributions.setdefault(unit, set()).update(
-                {("line", n) for n in run.lines.get(nodeid, ())} | {("arc", a) for a in run.arcs.get(nodeid, ())}
-                | {("mutant", m) for m in run.kills.get(nodeid, ())})
+        contributions = _contributions(run)
         units = list_test_units(work.kept_source)
         # A unit fails with any of its cases (parametrized), and when none of them ran.
         failed = {unit_of(n) for n in run.failed} | (set(units) - {unit_of(n) for n in run.passed})
@@ -600,6 +638,16 @@ def _mutation_run(work: _ModuleWork, validator: CandidateValidator, source: str,
         return validator.mutation_run(source, mutants)
     finally:
         work.report.sandbox_seconds += time.perf_counter() - started
+
+
+def _contributions(run: MutationRun) -> dict[str, set]:
+    """What each test unit holds of a mutant run: ("line", n), ("arc", (a, b)) and ("mutant", id) items."""
+    contributions: dict[str, set] = {}
+    for nodeid in run.lines.keys() | run.kills.keys():
+        contributions.setdefault(unit_of(nodeid), set()).update(
+            {("line", n) for n in run.lines.get(nodeid, ())} | {("arc", a) for a in run.arcs.get(nodeid, ())}
+            | {("mutant", m) for m in run.kills.get(nodeid, ())})
+    return contributions
 
 
 def _target_of(targets: list[Target], mutant: Mutant) -> Target | None:

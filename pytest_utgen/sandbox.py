@@ -189,13 +189,15 @@ class Workspace:
         memory_limit_mb: int,
         coverage_of: Iterable[Path] | None = None,
         order_seed: int | None = None,
+        test_seconds: float | None = None,
     ) -> RunResult:
         """Run pytest on ``targets`` (paths or node ids inside the workspace) in a child process.
 
         The child is killed (with every process it started) after ``timeout`` seconds, may address
         at most ``memory_limit_mb`` MiB, gets an allow-listed environment, and runs each test under the
         guard: a test that tries to write outside its temp dirs, start a process or use the network
-        ends ``Outcome.UNSAFE``. ``coverage_of`` names source dirs to measure (line + branch).
+        ends ``Outcome.UNSAFE``. ``coverage_of`` names source dirs to measure (line + branch); a test still
+        running after ``test_seconds`` is stopped and fails.
         """
         run_dir = self.scratch / f"run{next(self._run_ids)}"
         run_dir.mkdir()
@@ -204,6 +206,7 @@ class Workspace:
             **self._guard_roots(run_dir),
             "results": str(results),
             "order_seed": order_seed,
+            "test_seconds": test_seconds,
             "args": [*targets, *self._pytest_options(run_dir)],
             "coverage": None,
         }

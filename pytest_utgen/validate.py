@@ -120,7 +120,7 @@ def merge_sources(first: str, second: str) -> Merged:
     ``duplicates``).
     """
     tree_first = ast.parse(first)
-    bodies = {_body_key(n) for n in ast.walk(tree_first) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    bodies = {body_key(n) for n in ast.walk(tree_first) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     taken = {n.name for n in tree_first.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     imported = {name for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom)) for name in _imported(n)}
     new_imports, body, duplicates = [], [], []
@@ -137,7 +137,7 @@ def merge_sources(first: str, second: str) -> Merged:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name in taken and not node.name.startswith("test") and not node.name.startswith("Test"):
                 continue
-            if not isinstance(node, ast.ClassDef) and _body_key(node) in bodies:
+            if not isinstance(node, ast.ClassDef) and body_key(node) in bodies:
                 if node.name.startswith("test"):
                     duplicates.append(node.name)
                 continue
@@ -240,15 +240,17 @@ def import_missing_names(test_source: str, module_source: str, module_name: str)
     return head + test_source
 
 
-def _body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+def body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """A test's body as a value: two tests with the same key do the same thing."""
     return ast.dump(ast.Module(body=node.body, type_ignores=[]))
 
 
-def greedy_cover(units: list[str], contributions: dict[str, set]) -> list[str]:
-    """The keep set: repeatedly the unit adding the most not yet covered (lines, branches, killed mutants),
-    until none adds anything; ties go to the earlier unit. The chosen units, in that order."""
+def greedy_cover(units: list[str], contributions: dict[str, set], covered: set = frozenset()) -> list[str]:
+    """The keep set: repeatedly the unit adding the most not yet covered (lines, branches, killed mutants;
+    ``covered`` is held already), until none adds anything; ties go to the earlier unit. The chosen units,
+    in that order."""
     chosen: list[str] = []
-    covered: set = set()
+    covered = set(covered)
     candidates = list(units)
     while candidates:
         best = max(candidates, key=lambda unit: len(contributions.get(unit, set()) - covered))
@@ -286,7 +288,7 @@ class CandidateValidator:
         self.source_dir = workspace.to_workspace(module_path).parent
 
     def _run(self, source: str, targets: list[str] | None = None, order_seed: int | None = None,
-             coverage: bool = False) -> RunResult:
+             coverage: bool = False, test_seconds: float | None = None) -> RunResult:
         self.workspace.add_file(self.relative_path, source)
         return self.workspace.run_pytest(
             targets or [self.relative_path],
@@ -294,6 +296,7 @@ class CandidateValidator:
             memory_limit_mb=self.memory_limit_mb,
             order_seed=order_seed,
             coverage_of=[self.source_dir] if coverage else None,
+            test_seconds=test_seconds,
         )
 
     @staticmethod
@@ -307,12 +310,14 @@ class CandidateValidator:
                 failing.setdefault(unit, f"{outcome.outcome.value}: {outcome.message}".strip())
         return {u for u in units if u in seen and u not in failing}, failing
 
-    def _adopt_observed(self, source: str, result: ValidationResult, passing: set[str]) -> str:
+    def _adopt_observed(self, source: str, result: ValidationResult, passing: set[str],
+                        test_seconds: float | None) -> str:
         """Run the failing tests instrumented, adopt what the code did for their wrong expectations, and run
         the rewritten tests again: those that pass now join ``passing``."""
         failing = {u for u in result.failing if u in set(list_test_units(source))}
         # The whole file, instrumented, with only the failing tests selected: its lines are the source's lines.
-        run = self._run(instrument(source, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)])
+        run = self._run(instrument(source, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)],
+                        test_seconds=test_seconds)
         observed = {unit_of(nodeid): o.observations for nodeid, o in run.outcomes.items()
                     if o.observations and "[" not in nodeid and unit_of(nodeid) in failing}
         source, adopted = adopt(source, self.module_name, observed)
@@ -320,7 +325,7 @@ class CandidateValidator:
             return source
         result.adopted.extend(adopted)
         retried = sorted({a.unit for a in adopted})
-        ok, still = self._passing_units(self._run(prune(source, set(retried))), retried)
+        ok, still = self._passing_units(self._run(prune(source, set(retried)), test_seconds=test_seconds), retried)
         for unit in ok:
             result.failing.pop(unit, None)
         result.failing.update(still)
@@ -336,18 +341,16 @@ class CandidateValidator:
             test_seconds=MUTANT_TEST_SECONDS,
         )
 
-    def validate(self, source: str, quick: bool = False) -> ValidationResult:
-        """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order.
-
-        ``quick``: one run (two when some fail) with coverage, no alone or random-order reruns; for
-        candidates whose kept tests are validated again, fully, as one file at the end.
-        """
+    def passing(self, source: str, test_seconds: float | None = None) -> ValidationResult:
+        """One run of ``source`` (more when the process dies inside a test), then, with the oracle, the failing
+        tests' wrong expectations adopted and those tests run again: ``kept`` lists the tests that passed,
+        ``source`` is the file as adopted. No coverage, no reruns. ``test_seconds`` limits each test."""
         units = list_test_units(source)
         result = ValidationResult(kept_source=None, generated=len(units))
         pending = list(units)
         passing: set[str] = set()
         while pending:
-            run = self._run(prune(source, set(pending)))
+            run = self._run(prune(source, set(pending)), test_seconds=test_seconds)
             if run.collect_errors:
                 result.collect_error = "\n".join(run.collect_errors)
                 return result
@@ -363,8 +366,20 @@ class CandidateValidator:
             # without it; the one it died in is in ``failing``, so each round is shorter.
             pending = not_run
         if self.oracle and result.failing:
-            source = self._adopt_observed(source, result, passing)
+            source = self._adopt_observed(source, result, passing, test_seconds)
         result.source = source
+        return self._finish(result, units, passing, None)
+
+    def validate(self, source: str, quick: bool = False) -> ValidationResult:
+        """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order.
+
+        ``quick``: one run (two when some fail) with coverage, no alone or random-order reruns; for
+        candidates whose kept tests are validated again, fully, as one file at the end.
+        """
+        result = self.passing(source)
+        if result.collect_error:
+            return result
+        units, source, passing = list_test_units(source), result.source, set(result.kept)
         kept = set(passing)
         if quick:
             return self._finish(result, units, kept, self._coverage_of(source, kept))

@@ -163,9 +163,9 @@ def test_the_sandbox_child_gets_no_secrets_and_an_empty_home(arena, scripted_mod
     server = scripted_model(lambda messages: reply_for(body))
     env = {**os.environ, "UTGEN_SECRET_TOKEN": "s3cret", "HOME": str(arena["home"])}
     # `utgen run` validates and writes without running a session (whose environment is the user's own).
-    # No mutation pass: its keep set would drop test_hostile (it runs no line test_add does not).
+    # No mutation pass or amplification: the keep set would drop test_hostile (it runs no line test_add does not).
     result = subprocess.run([sys.executable, "-m", "pytest_utgen.cli", "run", "src", "--endpoint", server.url,
-                             "--no-mutation"],
+                             "--no-mutation", "--no-amplify"],
                             cwd=arena["project"], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     kept = (arena["project"] / "tests" / "utgen" / "test_victim_core.py").read_text()
@@ -227,7 +227,8 @@ def test_kept_files_stay_guarded_in_a_plain_pytest_run(arena, scripted_model):
 def test_with_xdist_the_engine_runs_once_in_the_controller(arena, scripted_model):
     pytest.importorskip("xdist")
     server = scripted_model(lambda messages: reply_for("    assert add(0, 0) == 0\n"))
-    result = run_session(arena, server.url, "-n", "2", "--no-utgen-mutation")  # both tests kept: see above
+    # Both tests kept: see above.
+    result = run_session(arena, server.url, "-n", "2", "--no-utgen-mutation", "--no-utgen-amplify")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert len(server.requests) == 1

@@ -1,0 +1,182 @@
+"""Amplify: new tests made from kept ones by changing one input literal at a time (test amplification, as in
+DSpot), with no model call.
+
+A kept test shows how to build the objects and call the code; a variant calls it with another value (a
+boundary next to the old one, an empty container, a constant the module itself compares against). The
+variant keeps the original's asserts; the observed-value oracle then gives it the expectations the code
+meets, and the engine keeps only variants that pass reliably and run a line or branch, or kill a mutant,
+that no kept test does.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from itertools import zip_longest
+
+from .oracle import MARK
+from .prompt import node_span
+from .validate import body_key
+
+MAX_VARIANTS = 150  # per amplification: they run in one child, each under a per-test time limit
+SUFFIX = "_amp"
+_MAX_STRING = 24  # module strings longer than this are messages, not values the code branches on
+_MODULE_CONSTANTS = 8  # per type, the most used first
+
+
+def amplify(test_source: str, module_source: str, skip: frozenset[str] = frozenset(),
+            limit: int = MAX_VARIANTS) -> str | None:
+    """A test file holding variants of the top-level tests of ``test_source`` (its imports, fixtures and
+    helpers first, none of its tests), each with one input literal changed; None when there is none.
+
+    Variants are taken a test at a time in turn, so every test gets some before the ``limit``; a variant
+    whose body equals a test's or another variant's is left out. Tests named in ``skip`` (amplified
+    before), parametrized or decorated tests, tests of classes and variants are not amplified.
+    """
+    tree = ast.parse(test_source)
+    lines = test_source.splitlines()
+    constants = module_constants(module_source)
+    seen = {body_key(n) for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    taken = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    per_test = [_variants(node, lines, constants) for node in tree.body
+                if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and not node.decorator_list
+                and SUFFIX not in node.name and node.name not in skip]
+    chosen: list[str] = []
+    for round_ in zip_longest(*per_test):
+        for variant in round_:
+            if variant is None or len(chosen) >= limit:
+                continue
+            name, text = variant
+            try:
+                function = ast.parse(text).body[0]
+            except SyntaxError:
+                continue
+            key = body_key(function)
+            if key in seen:
+                continue
+            seen.add(key)
+            new_name, number = f"{name}{SUFFIX}1", 1
+            while new_name in taken:
+                number += 1
+                new_name = f"{name}{SUFFIX}{number}"
+            taken.add(new_name)
+            chosen.append(text.replace(f"def {name}(", f"def {new_name}(", 1))
+    if not chosen:
+        return None
+    # The file's imports, fixtures and helpers stay; its own tests go (they are kept already).
+    helpers = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                            and n.name.startswith("test"))
+               and not (isinstance(n, ast.ClassDef) and n.name.startswith("Test"))]
+    head = "\n\n".join("\n".join(lines[s - 1:e]) for s, e in (node_span(n) for n in helpers))
+    return (head + "\n\n\n" if head else "") + "\n\n\n".join(chosen) + "\n"
+
+
+def module_constants(module_source: str) -> dict[type, list]:
+    """The ints, floats and short strings the module's functions use (compare against, index with, pass
+    on), most used first, with each compared int's neighbours (a boundary is where a branch turns)."""
+    counts: Counter = Counter()
+    for node in ast.walk(ast.parse(module_source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            for statement in body:
+                for inner in ast.walk(statement):
+                    if isinstance(inner, ast.Compare):
+                        for side in [inner.left, *inner.comparators]:
+                            if isinstance(side, ast.Constant) and type(side.value) is int:
+                                counts.update([side.value - 1, side.value + 1])
+                    if isinstance(inner, ast.Constant) and type(inner.value) in (int, float, str) and not (
+                            isinstance(inner.value, str) and (len(inner.value) > _MAX_STRING or "\n" in inner.value)):
+                        counts[inner.value] += 1
+    found: dict[type, list] = {int: [], float: [], str: []}
+    for value, _ in counts.most_common():
+        bucket = found[type(value)]
+        if len(bucket) < _MODULE_CONSTANTS:
+            bucket.append(value)
+    return found
+
+
+def replacements(value, constants: dict[type, list]) -> list[str]:
+    """Source texts to put in place of the literal ``value``: nearby and edge values of its type, then the
+    module's own constants of that type."""
+    kind = type(value)
+    if kind is bool:
+        values = [not value]
+    elif kind is int:
+        values = [0, 1, -1, value + 1, value - 1, *constants[int]]
+    elif kind is float:
+        values = [0.0, -value, value + 0.5, *constants[float], *(float(i) for i in constants[int][:2])]
+    elif kind is str:
+        values = ["", value[:1], value * 2 if len(value) < 12 else value[: len(value) // 2], value.upper(),
+                  " " + value, *constants[str]]
+    elif kind is bytes:
+        values = [b"", value[:1], value * 2]
+    else:
+        return []
+    texts = []
+    for candidate in values:
+        if type(candidate) is kind and candidate != value and repr(candidate) not in texts:
+            texts.append(repr(candidate))
+    return texts
+
+
+def _variants(function: ast.FunctionDef, lines: list[str], constants: dict[type, list]) -> list[tuple[str, str]]:
+    """(test name, variant text) for each input literal of ``function`` and each replacement, the literals
+    taken in turn so the first variants change different inputs."""
+    start, end = node_span(function)
+    text = [line.replace(MARK, "") for line in lines[start - 1:end]]
+    per_literal = []
+    for node in input_literals(function):
+        if isinstance(node, ast.Constant):
+            options = replacements(node.value, constants)
+        else:  # a non-empty container literal: empty, and with only its first item
+            options = _container_options(node)
+        row = node.lineno - start
+        line = text[row].encode()
+        made = []
+        for option in options:
+            new_line = (line[: node.col_offset] + option.encode() + line[node.end_col_offset:]).decode()
+            made.append((function.name, "\n".join(text[:row] + [new_line] + text[row + 1:])))
+        per_literal.append(made)
+    return [v for round_ in zip_longest(*per_literal) for v in round_ if v is not None]
+
+
+def input_literals(function: ast.FunctionDef) -> list[ast.expr]:
+    """The literals a test passes in (constants, and non-empty list/tuple/set/dict displays) on one line
+    each, outside what it expects: not the right side of an assert's comparison, not in ``pytest.raises`` or
+    ``pytest.approx`` calls, not a ``match=`` pattern, not a docstring."""
+    expected: set[int] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assert):
+            expected.add(id(node.test))  # `assert True`
+            for comparator in node.test.comparators if isinstance(node.test, ast.Compare) else ():
+                expected.update(id(n) for n in ast.walk(comparator))
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("pytest.raises", "pytest.approx", "raises"):
+            expected.update(id(n) for n in ast.walk(node))
+        elif isinstance(node, ast.keyword) and node.arg == "match":
+            expected.update(id(n) for n in ast.walk(node.value))
+    body = function.body[1:] if ast.get_docstring(function) is not None else function.body
+    found = []
+    for statement in body:
+        for node in ast.walk(statement):
+            if id(node) in expected or not hasattr(node, "lineno") or node.lineno != node.end_lineno:
+                continue
+            if isinstance(node, ast.Constant) and not isinstance(node.value, type(Ellipsis)) \
+                    and node.value is not None:
+                found.append(node)
+            elif isinstance(node, (ast.List, ast.Tuple, ast.Set)) and node.elts and isinstance(
+                    getattr(node, "ctx", ast.Load()), ast.Load) or isinstance(node, ast.Dict) and node.keys:
+                found.append(node)
+    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
+def _container_options(node: ast.expr) -> list[str]:
+    empty = {ast.List: "[]", ast.Tuple: "()", ast.Set: "set()", ast.Dict: "{}"}[type(node)]
+    if isinstance(node, ast.Dict):
+        if len(node.keys) < 2 or node.keys[0] is None:
+            return [empty]
+        return [empty, "{" + f"{ast.unparse(node.keys[0])}: {ast.unparse(node.values[0])}" + "}"]
+    if len(node.elts) < 2:
+        return [empty]
+    first = ast.unparse(node.elts[0])
+    single = {ast.List: f"[{first}]", ast.Tuple: f"({first},)", ast.Set: f"{{{first}}}"}[type(node)]
+    return [empty, single]

@@ -1,0 +1,151 @@
+"""Test amplification (pytest_utgen.amplify) and the engine's amplification step."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import GOOD_REPLIES, module_of
+from pytest_utgen.amplify import amplify, input_literals, module_constants, replacements
+from pytest_utgen.config import load_config
+from pytest_utgen.engine import Engine
+from pytest_utgen.validate import list_test_units
+
+MODULE = '''
+LIMIT = 50
+
+
+def bulk(unit, quantity):
+    """Docstring strings are not values: 'ignored'."""
+    if quantity >= LIMIT:
+        return unit * quantity * 8 // 10
+    if quantity >= 10:
+        return unit * quantity * 9 // 10
+    return unit * quantity
+
+
+def kind(name):
+    if name == "vip":
+        return 2
+    raise ValueError("unknown kind of customer, with a long message")
+'''
+
+TESTS = '''import pytest
+from shop import bulk, kind
+
+
+@pytest.fixture
+def unit():
+    return 100
+
+
+def test_bulk(unit):
+    """A docstring 'stays'."""
+    assert bulk(unit, 3) == 300  # utgen: observed
+
+
+def test_kind_raises():
+    with pytest.raises(ValueError, match="unknown"):
+        kind("guest")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n):
+    assert bulk(1, n) == n
+'''
+
+
+def test_input_literals_are_what_a_test_passes_in_not_what_it_expects():
+    function = ast.parse(
+        'def test_x():\n    """doc"""\n    total = f(3, "a", [1, 2], {"k": 1}, None)\n'
+        '    assert g(4) == 12\n    with pytest.raises(ValueError, match="bad"):\n        h(5)\n'
+        '    a, b = pair()\n    assert k(6.0) == pytest.approx(0.5)\n').body[0]
+    found = [ast.unparse(n) for n in input_literals(function)]
+    assert found == ["3", "'a'", "[1, 2]", "1", "2", "{'k': 1}", "'k'", "1", "4", "5", "6.0"]
+
+
+def test_module_constants_are_the_values_the_code_uses_with_boundaries_next_to_compared_ints():
+    constants = module_constants(MODULE)
+    assert {9, 10, 11} <= set(constants[int])  # `quantity >= 10`
+    assert "vip" in constants[str]
+    assert "ignored" not in " ".join(constants[str])  # the docstring
+    assert all(len(s) <= 24 for s in constants[str])  # the error message is not a value
+
+
+def test_replacements_are_nearby_and_edge_values_of_the_same_type_then_the_modules_own():
+    constants = {int: [10, 50], float: [], str: ["vip"]}
+    assert replacements(3, constants) == ["0", "1", "-1", "4", "2", "10", "50"]
+    assert replacements(True, constants) == ["False"]
+    assert replacements("guest", constants)[:2] == ["''", "'g'"]
+    assert "'vip'" in replacements("guest", constants)
+    assert replacements(None, constants) == []
+    assert replacements(0.5, constants)[:2] == ["0.0", "-0.5"]
+
+
+def test_amplify_writes_renamed_variants_with_one_input_changed_and_the_files_helpers():
+    out = amplify(TESTS, MODULE)
+    tree = ast.parse(out)
+    names = list_test_units(out)
+    assert "unit" in [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]  # the fixture stays
+    assert "test_bulk" not in names and "test_param_amp1" not in names  # originals and parametrized tests go
+    assert names[:2] == ["test_bulk_amp1", "test_kind_raises_amp1"]  # one test after another
+    bulk_variants = [ast.unparse(n) for n in tree.body
+                     if isinstance(n, ast.FunctionDef) and n.name.startswith("test_bulk")]
+    assert any("bulk(unit, 10)" in v for v in bulk_variants)  # a boundary the module compares against
+    assert all("== 300" in v for v in bulk_variants)  # expectations stay for the oracle to replace
+    assert "utgen: observed" not in out  # the old mark would stop the oracle adopting the new value
+    assert 'pytest.raises(ValueError, match="unknown")' in out  # pytest.raises and match= are not inputs
+    assert len(set(map(lambda v: v.split(":", 1)[1], bulk_variants))) == len(bulk_variants)  # no copies
+    assert len(list_test_units(amplify(TESTS, MODULE, limit=3))) == 3
+    assert amplify(TESTS, MODULE, skip=frozenset({"test_bulk", "test_kind_raises"})) is None
+    assert amplify("def test_nothing():\n    assert True\n", MODULE) is None
+
+
+def test_amplified_variants_that_add_coverage_are_kept_with_observed_expectations(tmp_path, scripted_model):
+    project = tmp_path / "shopkit"
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "shopkit", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "utgen", ".pytest_cache"))
+    weak = ("```python\nfrom shopkit.pricing import bulk_price\n\n\n"
+            "def test_bulk_price():\n    assert bulk_price(100, 3) == 300\n```")
+
+    def respond(messages):
+        return weak if module_of(messages) == "shopkit.pricing" else GOOD_REPLIES[module_of(messages)]
+
+    server = scripted_model(respond)
+    paths = [str(project / "src" / "shopkit" / "pricing.py")]
+    runs = {}
+    for amplify_on in (False, True):
+        config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "mutation": True,
+                                       "amplify": amplify_on, "paths": paths,
+                                       "output_dir": f"tests/utgen_{amplify_on}"})  # no cache hit
+        runs[amplify_on] = Engine(config, select_all=True).run().modules[0]
+    plain, amplified = runs[False], runs[True]
+    assert plain.tests_amplified == 0 and amplified.tests_amplified >= 2
+    assert amplified.model_calls == plain.model_calls  # no model call buys the variants
+    # bulk_price's three branches (quantity < 0, >= 10, >= 50) need inputs the one weak test never passes.
+    assert amplified.branch_after > plain.branch_after and amplified.mutants_killed > plain.mutants_killed
+    kept = (project / "tests" / "utgen_True" / "test_shopkit_pricing.py").read_text()
+    assert "_amp" in kept and "# utgen: observed" in kept
+    rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            str(project / "tests" / "utgen_True")], cwd=project, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout[-2000:]
+
+
+def test_a_variant_that_hangs_is_stopped_by_the_per_test_limit(tmp_path, scripted_model):
+    project = tmp_path / "proj"
+    (project / "src" / "countdown").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'countdown'\n")
+    (project / "src" / "countdown" / "__init__.py").write_text(
+        "def steps(n):\n    count = 0\n    while n != 0:\n        n -= 1\n        count += 1\n    return count\n")
+    reply = "```python\nfrom countdown import steps\n\n\ndef test_steps():\n    assert steps(3) == 3\n```"
+    server = scripted_model(lambda messages: reply)
+    config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "timeout": 30,
+                                   "paths": [str(project / "src" / "countdown")]})
+    module = Engine(config, select_all=True).run().modules[0]
+    kept = (project / "tests" / "utgen" / "test_countdown.py").read_text()
+    assert "steps(-1)" not in kept  # never ends: stopped after the per-test limit, not kept
+    assert module.sandbox_seconds < 60  # a hang costs the 2 s test limit, not the 30 s run timeout
+    assert "def test_steps" in kept
