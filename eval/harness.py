@@ -75,10 +75,16 @@ def mbpp_split_tasks(workdir: Path, limit: int | None, split: str = "test") -> l
     return tasks
 
 
-def pypi_tasks(module_set: str, limit: int | None) -> list[Task]:
-    """The pinned real modules of a set, installed with pip into eval/cache (not committed)."""
+def pypi_tasks(module_set: str, limit: int | None, names: list[str] | None = None) -> list[Task]:
+    """The pinned real modules of a set (only those ``names``, when given), installed with pip into eval/cache
+    (not committed)."""
     tasks = []
     modules = MODULE_SETS[module_set]
+    if names:
+        unknown = set(names) - {module for _, module in modules}
+        if unknown:
+            raise SystemExit(f"not in {module_set}: {', '.join(sorted(unknown))}")
+        modules = [entry for entry in modules if entry[1] in names]
     for requirement, module in modules[:limit] if limit else modules:
         top = module.split(".")[0]
         if importlib.util.find_spec(top) is not None:
@@ -246,19 +252,21 @@ def module_rows(rows: list[dict]) -> list[str]:
     mutants_of = task_mutants(rows)
     pct = lambda value: "-" if value is None else f"{value:.1f}"  # noqa: E731
     lines = ["| module | system | tests passing / run | line % | branch % | line+branch % | mutants killed "
-             "| mutation score | s | model calls | s prompt / decode / sandbox | stopped |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| mutation score | s | model calls | s prompt / decode / sandbox | variants kept (+points) | stopped |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: (r["task"], r["system"])):
         score = module_score(row, mutants_of[row["task"]])
         plugin = row.get("plugin_report") or {}
         split = (f"{plugin.get('prompt_seconds', 0):.0f} / {plugin.get('decode_seconds', 0):.0f} / "
                  f"{plugin.get('sandbox_seconds', 0):.0f}") if plugin else "-"
         killed = row["mutation"]["killed"] + row["mutation"]["timeout"]
+        amplified = (f"{plugin['tests_amplified']} (+{plugin.get('amplified_points', 0):.1f})"
+                     if "tests_amplified" in plugin else "-")
         lines.append(
             f"| {row['task']} | {row['system']} | {row['tests_passed']} / {row['tests_run']} "
             f"| {pct(row['line_coverage'])} | {pct(row['branch_coverage'])} | {pct(row.get('line_branch_coverage'))} "
             f"| {killed} / {mutants_of[row['task']]} | {'-' if score is None else f'{100 * score:.1f} %'} "
-            f"| {row['seconds']:.0f} | {row['model_calls']} | {split} | {plugin.get('stopped') or '-'} |"
+            f"| {row['seconds']:.0f} | {row['model_calls']} | {split} | {amplified} | {plugin.get('stopped') or '-'} |"
         )
     return lines + [""]
 
@@ -297,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default="function,module")
     parser.add_argument("--module-set", choices=sorted(MODULE_SETS), default="fresh-8",
                         help="which pinned module set the module level runs (fresh-8: the target loop's benchmark)")
+    parser.add_argument("--modules", help="comma-separated modules of the set to run (default: all)")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [tool.utgen] setting for the pipeline runs, e.g. max_calls=12 (repeatable)")
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="MBPP split of the function-level set: test (held out) or val (for choosing a model)")
     parser.add_argument("--skip-base", action="store_true", help="run only the --lora adapter, not the base model")
@@ -329,6 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     git_sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                              text=True).stdout.strip()
     systems = set(args.systems.split(","))
+    settings = {}
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--config takes KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = json.loads(value)  # numbers, true/false
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
     variants = ([] if args.skip_base else [("base", "none")]) + ([("lora", args.lora)] if args.lora else [])
     if not systems & {"raw", "pipeline"}:
         variants = []  # Pynguin only: no model to load
@@ -341,11 +361,11 @@ def main(argv: list[str] | None = None) -> int:
             task_sets[f"function-level (MBPP {title} split)"] = mbpp_split_tasks(Path(tmp), args.limit, args.split)
         if "module" in args.sets:
             task_sets[f"module-level (PyPI modules, {args.module_set})"] = pypi_tasks(
-                args.module_set, args.module_limit or args.limit)
+                args.module_set, args.module_limit or args.limit, args.modules.split(",") if args.modules else None)
         for name, tasks in task_sets.items():
             rows[name] = []
             for label, lora in variants:
-                overrides = {"model": args.model, "lora": lora}
+                overrides = {**settings, "model": args.model, "lora": lora}
                 config = load_config(REPO, overrides)
                 identity = identify_model(config)
                 backend = make_backend(config, identity)

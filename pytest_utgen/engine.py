@@ -437,12 +437,14 @@ class Engine:
             if not chosen:
                 return
             work.kept_source = prune(merged, kept_units | set(chosen))
-            work.report.tests_amplified += len(chosen)
+            before = work.percent()
             for kind, item in set().union(*(contributions[u] for u in chosen)):
-                if kind == "line":
+                if kind == "line" and item in work.statements:
                     work.executed.add(item)
                 elif kind == "arc" and item in work.arcs:
                     work.taken_arcs.add(item)
+            work.report.tests_amplified += len(chosen)
+            work.report.amplified_points += work.percent() - before
         finally:
             work.report.sandbox_seconds += time.perf_counter() - started
 
