@@ -266,7 +266,7 @@ def module_rows(rows: list[dict]) -> list[str]:
             f"| {row['task']} | {row['system']} | {row['tests_passed']} / {row['tests_run']} "
             f"| {pct(row['line_coverage'])} | {pct(row['branch_coverage'])} | {pct(row.get('line_branch_coverage'))} "
             f"| {killed} / {mutants_of[row['task']]} | {'-' if score is None else f'{100 * score:.1f} %'} "
-            f"| {row['seconds']:.0f} | {row['model_calls']} | {split} | {amplified} | {plugin.get('stopped') or '-'} |"
+            f"| {row['seconds']:.0f} | {row['model_calls']} | {split} | {amplified} | {getattr(plugin.get('stopped'), 'value', plugin.get('stopped')) or '-'} |"
         )
     return lines + [""]
 

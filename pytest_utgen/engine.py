@@ -424,26 +424,30 @@ class Engine:
             passing = validator.passing(variants, test_seconds=MUTANT_TEST_SECONDS)
             if not passing.kept_source:
                 return
-            kept_units = set(list_test_units(work.kept_source))
-            merged = merge_sources(work.kept_source, passing.kept_source).source
-            run = validator.mutation_run(merged, find_mutants(work.source) if self.config.mutation else [])
+            # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
+            # mutant runs every variant that reaches its line.
+            survivors = validator.mutation_run(work.kept_source, find_mutants(work.source)).survived \
+                if self.config.mutation else []
+            run = validator.mutation_run(passing.kept_source, survivors)
             if run.error is not None:
                 return
-            contributions = _contributions(run)
-            held = set().union(*(contributions.get(u, set()) for u in kept_units))
-            fresh = [u for u in list_test_units(merged) if u not in kept_units]
-            failed = {unit_of(n) for n in run.failed} | (set(fresh) - {unit_of(n) for n in run.passed})
-            chosen = greedy_cover([u for u in fresh if u not in failed], contributions, held)
+            held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
+            contributions = {unit: {item for item in items if item[0] != "arc" or item[1] in work.arcs}
+                             for unit, items in _contributions(run).items()}
+            # A variant passes when all its cases passed here too (else it is order-dependent: not kept).
+            reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
+            chosen = greedy_cover([u for u in passing.kept if u in reliable], contributions, held)
             if not chosen:
                 return
-            work.kept_source = prune(merged, kept_units | set(chosen))
+            merged = merge_sources(work.kept_source, prune(passing.kept_source, set(chosen)))
+            work.kept_source = merged.source
             before = work.percent()
             for kind, item in set().union(*(contributions[u] for u in chosen)):
                 if kind == "line" and item in work.statements:
                     work.executed.add(item)
-                elif kind == "arc" and item in work.arcs:
+                elif kind == "arc":
                     work.taken_arcs.add(item)
-            work.report.tests_amplified += len(chosen)
+            work.report.tests_amplified += len(chosen) - len(merged.duplicates)
             work.report.amplified_points += work.percent() - before
         finally:
             work.report.sandbox_seconds += time.perf_counter() - started
