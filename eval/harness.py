@@ -112,7 +112,8 @@ def pipeline_file(task: Task, overrides: dict) -> tuple[str | None, float, dict]
     (model calls, time split, stop reason)."""
     with tempfile.TemporaryDirectory(prefix="utgen-eval-") as tmp:
         project = Path(tmp) / "project"
-        shutil.copytree(task.source_root, project, ignore=shutil.ignore_patterns("__pycache__", "*.dist-info"))
+        # With the distributions' metadata: a module may read its own version (humanize does, at import).
+        shutil.copytree(task.source_root, project, ignore=shutil.ignore_patterns("__pycache__"))
         (project / "tests").mkdir(exist_ok=True)
         module_path = project / task.module_file.relative_to(task.source_root)
         config = load_config(project, {**overrides, "paths": [str(module_path)], "reruns": 1})

@@ -250,7 +250,6 @@ class Engine:
             module_report = ModuleReport(
                 module=module.name, path=str(module.path), status=ModuleStatus.GENERATED, reason=selection.reason,
                 line_before=cov.line_percent if cov else 0.0, branch_before=cov.branch_percent if cov else 0.0,
-                output=str(out_path),
             )
             work = _ModuleWork(selection, module_report, source, out_path, quarantine_path)
             works.append(work)
@@ -557,6 +556,7 @@ class Engine:
             if work.kept_source:
                 write_generated(work.out_path, prov, work.kept_source)
                 written.append(work.out_path)
+                report.output = str(work.out_path)
             else:
                 remove_generated(work.out_path)
                 report.output = None

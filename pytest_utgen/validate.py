@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import builtins
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,16 +213,17 @@ def unshadow(test_source: str, module_source: str, module_name: str) -> str:
 
 
 def import_missing_names(test_source: str, module_source: str, module_name: str) -> str:
-    """Import the names of the module under test (and ``pytest``) that the test file uses but never binds.
+    """Import the names the test file uses but never binds, where they can only mean one thing: the module
+    under test's own functions, classes and constants (``from module import ...``), a name the module itself
+    imports (its import again; a relative one through the module), a standard library module, and ``pytest``.
 
-    The model often uses a class or helper of the module, or ``pytest.raises``, without importing it; the
-    NameError is certain, so the import is added before anything runs.
+    The model often uses a class or helper of the module, ``timedelta`` or ``pytest.raises`` without
+    importing it; the NameError is certain, so the import is added before anything runs.
     """
     tree = ast.parse(test_source)
-    defined = {n.name for n in ast.parse(module_source).body
-               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    defined |= {t.id for n in ast.parse(module_source).body if isinstance(n, ast.Assign)
-                for t in n.targets if isinstance(t, ast.Name)}
+    module_tree = ast.parse(module_source)
+    defined = {n.name for n in module_tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    defined |= {t.id for n in module_tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     bound: set[str] = set()
     used: set[str] = set()
     for node in ast.walk(tree):
@@ -232,12 +235,36 @@ def import_missing_names(test_source: str, module_source: str, module_name: str)
             bound.add(node.arg)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-    head = "import pytest\n" if "pytest" in used - bound else ""
-    missing = sorted((used - bound) & defined)
-    if missing and not any(isinstance(n, ast.ImportFrom) and n.module == module_name and
-                           any(a.name == "*" for a in n.names) for n in tree.body):
-        head += f"from {module_name} import {', '.join(missing)}\n"
-    return head + test_source
+    unbound = used - bound - set(dir(builtins))
+    if any(isinstance(n, ast.ImportFrom) and n.module == module_name and any(a.name == "*" for a in n.names)
+           for n in tree.body):
+        unbound -= defined  # the star import binds them
+    head = ["import pytest"] if "pytest" in unbound else []
+    own = sorted(unbound & defined)
+    if own:
+        head.append(f"from {module_name} import {', '.join(own)}")
+    imported = _module_imports(module_tree, module_name)
+    head.extend(imported[name] for name in sorted(unbound - defined) if name in imported)
+    head.extend(f"import {name}" for name in sorted(unbound - defined - set(imported) - {"pytest"})
+                if name in sys.stdlib_module_names)
+    return "".join(line + "\n" for line in head) + test_source
+
+
+def _module_imports(module_tree: ast.Module, module_name: str) -> dict[str, str]:
+    """Each name the module's top-level imports bind, and an import statement that binds it in a test."""
+    found: dict[str, str] = {}
+    for node in module_tree.body:
+        for alias in node.names if isinstance(node, (ast.Import, ast.ImportFrom)) else ():
+            name = alias.asname or alias.name.split(".")[0]
+            if alias.name == "*":
+                continue
+            if isinstance(node, ast.Import):
+                found[name] = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+            elif node.level == 0 and node.module != "__future__":
+                found[name] = f"from {node.module} import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+            elif node.level:  # relative: the name is an attribute of the module under test
+                found[name] = f"from {module_name} import {name}"
+    return found
 
 
 def body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:

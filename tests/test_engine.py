@@ -111,6 +111,8 @@ def test_module_whose_import_fails_is_skipped(example_project, scripted_model):
     assert "No module named 'definitely_not_installed_pkg'" in entry.error
     assert "shopkit.needs_missing" not in [module_of(r["messages"]) for r in server.requests]
     assert not (example_project / "tests" / "utgen" / "test_shopkit_needs_missing.py").exists()
+    assert entry.output is None  # no file was written: the report names none
+    assert all(Path(m.output).is_file() for m in report.modules if m.output)
 
 
 def test_hanging_and_memory_hungry_tests_are_killed_and_the_run_goes_on(example_project, scripted_model):

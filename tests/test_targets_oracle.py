@@ -144,6 +144,17 @@ def test_names_of_the_module_used_but_never_imported_are_imported():
     assert import_missing_names("from m import *\n\n\ndef test_y():\n    Box()\n", module, "m").startswith("from m import *")
 
 
+def test_names_the_module_imports_and_standard_modules_used_but_never_imported_are_imported():
+    module = ("import re\nfrom datetime import timedelta as td, date\nfrom .errors import ParseError\n\n\n"
+              "def parse(text):\n    return td(days=1)\n")
+    tests = ("import pytest\n\n\ndef test_x():\n    assert parse('P1D') == td(days=1)\n"
+             "    assert re.match('a', 'a') and math.isclose(1, 1) and date\n"
+             "    with pytest.raises(ParseError):\n        parse(undefined_name)\n")
+    head = import_missing_names(tests, module, "pkg.dates").split("import pytest\n")[0].splitlines()
+    assert head == ["from pkg.dates import parse", "from pkg.dates import ParseError", "from datetime import date",
+                    "import re", "from datetime import timedelta as td", "import math"]
+
+
 def test_instrumented_asserts_record_and_go_on_keeping_their_lines():
     source = ("def test_a():\n    x = 2\n    assert x + 1 == (\n        4)\n    assert x == 2, 'msg'\n\n\n"
               "def test_b():\n    assert 1 == 2\n")
