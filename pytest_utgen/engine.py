@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import discover
+from .amplify import amplify
 from .config import UtgenConfig
 from .errors import UtgenError
-from .amplify import amplify
 from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
@@ -433,7 +433,7 @@ class Engine:
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
             contributions = {unit: {item for item in items if item[0] != "arc" or item[1] in work.arcs}
                              for unit, items in _contributions(run).items()}
-            # A variant passes when all its cases passed here too (else it is order-dependent: not kept).
+            # Passed in this second run too: one that fails here depends on what ran before it.
             reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
             chosen = greedy_cover([u for u in passing.kept if u in reliable], contributions, held)
             if not chosen:
