@@ -26,6 +26,11 @@ class SourceModule:
     name: str
     source_root: Path
 
+    @property
+    def package(self) -> str:
+        """The package its relative imports start from ("" for a top-level module)."""
+        return self.name if self.path.name == "__init__.py" else self.name.rpartition(".")[0]
+
 
 @dataclass(frozen=True)
 class Selection:

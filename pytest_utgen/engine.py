@@ -24,6 +24,7 @@ from .targets import Target, find_targets, module_header
 from .validate import (
     MUTANT_TEST_SECONDS,
     CandidateValidator,
+    absolute_imports,
     greedy_cover,
     import_lines,
     import_missing_names,
@@ -501,9 +502,9 @@ class Engine:
         except CodeExtractionError as exc:
             report.dropped.append(Dropped(f"reply {report.attempts}", str(exc)))
             return None, f"{exc}. Reply with one ```python code block holding the whole test file."
-        module = work.selection.module.name
-        candidate = import_missing_names(unshadow(strip_script_code(extracted.code), work.source, module),
-                                         work.source, module)
+        module = work.selection.module
+        candidate = absolute_imports(strip_script_code(extracted.code), module.package)
+        candidate = import_missing_names(unshadow(candidate, work.source, module.name), work.source, module.name)
         report.tests_generated += len(extracted.cut)
         for name, text in extracted.cut.items():
             work.quarantine_text(name, text, extracted.cut_reason)

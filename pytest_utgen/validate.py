@@ -193,6 +193,25 @@ def _without(source: str, nodes: list[ast.stmt]) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+def absolute_imports(test_source: str, package: str) -> str:
+    """The test file's relative imports made absolute from the module's ``package``: a test file does not
+    live in the package, so ``from .queries import Query`` can only mean ``from <package>.queries import Query``
+    (left as it is where it climbs above the top-level package)."""
+    relative = [n for n in ast.parse(test_source).body if isinstance(n, ast.ImportFrom) and n.level]
+    if not relative:
+        return test_source
+    lines = test_source.splitlines()
+    parts = package.split(".") if package else []
+    for node in sorted(relative, key=lambda n: n.lineno, reverse=True):
+        if node.level - 1 >= len(parts):
+            continue
+        base = parts[: len(parts) - (node.level - 1)]
+        absolute = ast.ImportFrom(module=".".join(base + ([node.module] if node.module else [])), names=node.names,
+                                  level=0)
+        lines[node.lineno - 1: node.end_lineno] = [ast.unparse(absolute)]
+    return "\n".join(lines) + "\n"
+
+
 def unshadow(test_source: str, module_source: str, module_name: str) -> str:
     """Replace copies of the module's own functions/classes in a test file by an import of the real ones.
 

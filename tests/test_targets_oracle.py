@@ -8,7 +8,7 @@ from pytest_utgen.oracle import MARK, OBSERVE, adopt, instrument
 from pytest_utgen.prompt import build_target_messages
 from pytest_utgen.sandbox import Observation
 from pytest_utgen.targets import find_targets, module_header
-from pytest_utgen.validate import import_missing_names
+from pytest_utgen.validate import absolute_imports, import_missing_names
 
 MODULE = '''"""Shapes."""
 import math
@@ -142,6 +142,16 @@ def test_names_of_the_module_used_but_never_imported_are_imported():
     tests = "from m import area\n\n\ndef test_x(tmp_path):\n    assert Box() and area(LIMIT) == 3 and len([]) == 0\n"
     assert import_missing_names(tests, module, "m").startswith("from m import Box, LIMIT\nfrom m import area\n")
     assert import_missing_names("from m import *\n\n\ndef test_y():\n    Box()\n", module, "m").startswith("from m import *")
+
+
+def test_relative_imports_of_a_test_file_are_made_absolute_from_the_modules_package():
+    tests = ("import pytest\nfrom .queries import Query, where\nfrom . import utils\nfrom ..other import x\n\n\n"
+             "def test_q():\n    assert Query()\n")
+    fixed = absolute_imports(tests, "tinydb")
+    assert fixed.startswith("import pytest\nfrom tinydb.queries import Query, where\nfrom tinydb import utils\n"
+                            "from ..other import x\n")  # above the top-level package: left as it is
+    assert absolute_imports(tests, "a.b").splitlines()[3] == "from a.other import x"
+    assert absolute_imports("from x import y\n", "") == "from x import y\n"
 
 
 def test_names_the_module_imports_and_standard_modules_used_but_never_imported_are_imported():

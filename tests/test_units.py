@@ -265,3 +265,10 @@ def test_extract_code_binds_imported_test_named_functions_under_a_private_name()
     )
     own = "```python\nfrom m import test_dup\n\n\ndef test_dup():\n    assert True\n```"
     assert extract_code(own) == "from m import test_dup\n\n\ndef test_dup():\n    assert True\n"
+
+
+def test_a_modules_package_is_where_its_relative_imports_start():
+    root = Path("/src")
+    assert discover.SourceModule(root / "tinydb" / "queries.py", "tinydb.queries", root).package == "tinydb"
+    assert discover.SourceModule(root / "tinydb" / "__init__.py", "tinydb", root).package == "tinydb"
+    assert discover.SourceModule(root / "docopt.py", "docopt", root).package == ""
