@@ -123,7 +123,20 @@ def _variants(function: ast.FunctionDef, lines: list[str], constants: dict[type,
     """(test name, variant text) for each input literal of ``function`` and each replacement, the literals
     taken in turn so the first variants change different inputs."""
     start, end = node_span(function)
-    text = [line.replace(MARK, "") for line in lines[start - 1:end]]
+    text = lines[start - 1:end]
+    # `with pytest.raises(E):` blocks the oracle wrote: a new input may not raise, so a variant calls bare
+    # (the oracle wraps it again when it does raise).
+    observed_raises = [n for n in function.body if isinstance(n, ast.With) and len(n.body) == 1
+                       and MARK.strip() in lines[n.lineno - 1]]
+
+    def finish(variant: list[str]) -> str:
+        for block in reversed(observed_raises):
+            inner = block.body[0]
+            dedent = inner.col_offset - block.col_offset
+            body = [line[dedent:] for line in variant[inner.lineno - start: inner.end_lineno - start + 1]]
+            variant = variant[: block.lineno - start] + body + variant[block.end_lineno - start + 1:]
+        return "\n".join(line.replace(MARK, "") for line in variant)
+
     per_literal = []
     for node in input_literals(function):
         if isinstance(node, ast.Constant):
@@ -135,7 +148,7 @@ def _variants(function: ast.FunctionDef, lines: list[str], constants: dict[type,
         made = []
         for option in options:
             new_line = (line[: node.col_offset] + option.encode() + line[node.end_col_offset:]).decode()
-            made.append((function.name, "\n".join(text[:row] + [new_line] + text[row + 1:])))
+            made.append((function.name, finish(text[:row] + [new_line] + text[row + 1:])))
         per_literal.append(made)
     return [v for round_ in zip_longest(*per_literal) for v in round_ if v is not None]
 

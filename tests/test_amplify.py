@@ -104,6 +104,18 @@ def test_amplify_writes_renamed_variants_with_one_input_changed_and_the_files_he
     assert amplify("def test_nothing():\n    assert True\n", MODULE) is None
 
 
+def test_variants_call_bare_what_the_oracle_wrapped_in_pytest_raises_and_keep_the_models_own():
+    tests = ("import pytest\nfrom shop import kind\n\n\ndef test_observed():\n"
+             "    with pytest.raises(ValueError):  # utgen: observed\n        kind('guest')\n\n\n"
+             "def test_written():\n    with pytest.raises(ValueError):\n        kind('guest')\n")
+    out = amplify(tests, MODULE, limit=4)
+    observed = [ast.unparse(n) for n in ast.parse(out).body if isinstance(n, ast.FunctionDef)
+                and n.name.startswith("test_observed")]
+    assert observed and all("raises" not in v for v in observed)  # the new input may not raise
+    assert "def test_observed_amp1():\n    kind('')\n" in out
+    assert "def test_written_amp1():\n    with pytest.raises(ValueError):\n        kind('')\n" in out
+
+
 def test_amplified_variants_that_add_coverage_are_kept_with_observed_expectations(tmp_path, scripted_model):
     project = tmp_path / "shopkit"
     shutil.copytree(Path(__file__).parents[1] / "examples" / "shopkit", project,
