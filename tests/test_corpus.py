@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from trainer.corpus.filter import filter_corpus, judge, minimal_tests, normalize_tests, read_samples
-from trainer.corpus.problems import PYPI_MODULES, STDLIB_MODULES, Problem, assert_not_held_out, write_problems
+from trainer.corpus.problems import (
+    PYPI_MODULES,
+    PYPI_PACKAGES,
+    STDLIB_MODULES,
+    Problem,
+    assert_not_held_out,
+    package_modules,
+    problem_stats,
+    write_problems,
+)
 from trainer.data import from_record, split_of
 from trainer.heldout import EVAL_MODULES, FRESH_MODULES, eval_packages
 
@@ -80,6 +89,7 @@ def test_held_out_benchmarks_and_eval_modules_are_refused(tmp_path):
 def test_no_eval_module_set_shares_a_package_with_the_corpus_lists():
     corpus = {requirement.split("==")[0].lower().replace("-", "_") for requirement, _ in PYPI_MODULES}
     corpus |= {module.split(".")[0].lower() for _, module in PYPI_MODULES} | set(STDLIB_MODULES)
+    corpus |= {requirement.split("==")[0].lower().replace("-", "_") for requirement in PYPI_PACKAGES}
     assert not corpus & eval_packages()
     assert len(FRESH_MODULES) >= 8 and not {m for _, m in FRESH_MODULES} & {m for _, m in EVAL_MODULES}
 
@@ -228,3 +238,34 @@ def test_target_problems_are_the_plugin_s_target_prompts_and_the_trainer_trains_
               "messages": problems[1].messages()}
     example = from_record(json.loads(json.dumps(record)))
     assert example.prompt() == build_target_messages(module_header(source), "shopkit.pricing", targets[1])
+
+
+def test_a_distributions_modules_are_those_with_something_to_test_outside_tests_and_vendored_code(tmp_path):
+    files = {
+        "pkg/__init__.py": "from .core import add\n",
+        "pkg/core.py": "def add(a, b):\n    return a + b\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/parse.py": "class P:\n    def run(self, text):\n        return text.split()\n",
+        "pkg/data.py": "TABLE = {1: 2}\n",
+        "pkg/tests/test_core.py": "def test_add():\n    assert True\n",
+        "pkg/_vendor/lib.py": "def f():\n    return 1\n",
+        "pkg/__main__.py": "def main():\n    return 0\n",
+        "loose/notapackage.py": "def g():\n    return 2\n",
+        "pkg-1.0.dist-info/x.py": "def h():\n    return 3\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert package_modules(tmp_path) == ["pkg.core", "pkg.sub.parse"]
+    assert package_modules(tmp_path, limit=1) == ["pkg.core"]
+
+
+def test_problem_stats_count_modules_chunks_and_targets_per_source():
+    problems = [Problem("a-0", "pypi:x==1", "x.a", "def f(): pass", "/"),
+                Problem("a-t-f", "pypi:x==1", "x.a", "def f(): pass", "/", target={"qualname": "f"}),
+                Problem("b-0", "pypi:y-z==2", "y.b", "def g(): pass", "/"),
+                Problem("m-1", "mbpp", "solution", "def h(): pass", "/")]
+    stats = problem_stats(problems)
+    assert stats["problems"] == 4 and stats["pypi_distributions"] == 2 and stats["pypi_modules"] == 2
+    assert stats["sources"]["pypi:x==1"] == {"modules": 1, "chunks": 1, "targets": 1}
+    assert stats["sources"]["mbpp"] == {"modules": 1, "chunks": 1, "targets": 0}

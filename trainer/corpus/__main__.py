@@ -1,6 +1,7 @@
 """``python -m trainer.corpus build`` — the whole corpus from scratch; or one stage at a time:
 
     python -m trainer.corpus problems            # MBPP + stdlib + PyPI problems -> problems.jsonl
+        [--corpus v2]                            #   ... and whole pinned distributions (stats per source)
     python -m trainer.corpus sample --base HF    # candidate tests from the base model (GPU) -> samples.jsonl
         [--adapter PEFT_DIR]                     #   ... or from base + a fine-tuned adapter (expert iteration)
     python -m trainer.corpus filter              # execution filter + mutation ranking -> records.jsonl
@@ -16,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .problems import REPO, build_problems, write_problems
+from .problems import CORPORA, REPO, build_problems, problem_stats, write_problems
 
 DEFAULT_DIR = REPO / "trainer" / "cache" / "corpus"
 SAMPLER_CONFIG = REPO / "trainer" / "configs" / "corpus-1.5b-qlora-3ep.toml"
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["problems", "sample", "filter", "round2", "build"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="working directory of the corpus")
+    parser.add_argument("--corpus", choices=CORPORA, default="v1",
+                        help="problems: v1 (the shipped adapter's) or v2 (v1 and whole pinned distributions)")
     parser.add_argument("--problems", type=Path, help="problems.jsonl (default: DIR/problems.jsonl)")
     parser.add_argument("--samples", type=Path, help="samples.jsonl (default: DIR/samples.jsonl)")
     parser.add_argument("--base", help="HF folder of the base model, for sampling")
@@ -52,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     problems_path = args.problems or args.dir / "problems.jsonl"
     samples_path = args.samples or args.dir / "samples.jsonl"
     if args.stage in ("problems", "build"):
-        problems = build_problems(args.dir)
+        problems = build_problems(args.dir, args.corpus)
         write_problems(problems, problems_path)
-        print(f"{len(problems)} problems -> {problems_path}")
+        stats = problem_stats(problems)
+        (args.dir / "problem_stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        print(f"{len(problems)} problems ({stats['pypi_modules']} modules of {stats['pypi_distributions']} PyPI "
+              f"distributions) -> {problems_path}, stats in {args.dir / 'problem_stats.json'}")
     if args.stage in ("sample", "build"):
         from .sample import sample
 

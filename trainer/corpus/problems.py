@@ -51,6 +51,26 @@ PYPI_MODULES = [
     ("validators==0.34.0", "validators.hashes"),
     ("tabulate==0.9.0", "tabulate"),
 ]
+# The v2 corpus adds whole distributions: pure Python, no runtime dependencies, none of them in an eval set
+# (refused in code). Every module of each with a function or method to test, up to MODULES_PER_PACKAGE.
+PYPI_PACKAGES = [
+    "Unidecode==1.4.0", "appdirs==1.4.4", "asteval==1.0.10", "astral==3.2", "bidict==0.24.1", "cerberus==1.3.8",
+    "click==8.5.1", "colorama==0.4.6", "colour==0.1.5", "commonmark==0.9.2", "configobj==5.0.9",
+    "cron_descriptor==2.2.1", "cssselect==1.6.0", "decorator==5.3.1", "dictdiffer==0.10.0", "docutils==0.23",
+    "dpath==2.2.0", "emoji==2.16.0", "geographiclib==2.1", "haversine==2.9.0", "humanfriendly==10.0",
+    "idna==3.20", "isbnlib==3.10.14", "itsdangerous==2.2.0", "lark==1.3.1", "markdown==3.11.3",
+    "markdown2==2.5.5", "mccabe==0.7.0", "mdurl==0.1.2", "mistune==3.4.0", "mpmath==1.4.1", "munch==4.0.0",
+    "netaddr==1.3.0", "networkx==3.6.1", "oauthlib==4.0.1", "ply==3.11", "pyasn1==0.6.5", "pycodestyle==2.15.0",
+    "pycparser==3.12", "pyflakes==4.1.0", "pygments==2.21.0", "pyjwt==2.15.1", "pyparsing==3.3.3",
+    "python_dotenv==1.2.4", "python_stdnum==2.2", "pytweening==1.2.0", "pytz==2026.6", "rfc3986==2.0.0",
+    "schedule==1.2.2", "schema==0.7.8", "semantic_version==2.10.0", "simpleeval==1.0.8", "six==1.17.0",
+    "soupsieve==4.1.3", "sqlparse==0.6.1", "tenacity==9.2.1", "termcolor==3.3.0", "texttable==1.7.2",
+    "toml==0.10.2", "tomlkit==0.15.2", "tqdm==4.70.1", "uritools==6.1.5", "voluptuous==0.16.0",
+    "webencodings==0.6.1", "word2number==1.1", "xmltodict==1.0.4", "zipp==4.1.2",
+]
+MODULES_PER_PACKAGE = 8
+MAX_MODULE_LINES = 2000  # larger files are mostly data tables or generated code
+CORPORA = ("v1", "v2")
 CHUNK_TOKENS = 700
 CHUNKS_PER_MODULE = 10
 TARGETS_PER_MODULE = 12
@@ -152,20 +172,84 @@ def pypi_problems(cache: Path) -> list[Problem]:
     """Chunks of pinned PyPI modules, installed with pip into the cache."""
     problems = []
     for requirement, module in PYPI_MODULES:
-        root = cache / "site" / requirement.replace("==", "-")
-        if not root.is_dir():
-            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(root),
-                            requirement], check=True, capture_output=True)
+        root = installed(cache, requirement)
         problems += module_chunks(f"pypi-{module}", f"pypi:{requirement}", module, module_path(root, module), root)
         problems += target_problems(f"pypi-{module}", f"pypi:{requirement}", module, module_path(root, module), root)
     return problems
 
 
-def build_problems(cache: Path) -> list[Problem]:
-    """All problems, checked against the held-out lists."""
+def installed(cache: Path, requirement: str) -> Path:
+    """The distribution, installed alone (no dependencies) into its own root under the cache."""
+    root = cache / "site" / requirement.replace("==", "-")
+    if not root.is_dir():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(root), requirement],
+                       check=True, capture_output=True)
+    return root
+
+
+def package_modules(root: Path, limit: int = MODULES_PER_PACKAGE) -> list[str]:
+    """Importable modules of an installed distribution with something to test (tests, vendored code, ``__main__``
+    and very large files left out), spread over the package when there are more than ``limit``."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        parts = relative.with_suffix("").parts
+        if relative.parts[0].endswith((".dist-info", ".data")) or relative.parts[0] in ("bin", "__pycache__") \
+                or any(p in ("tests", "test", "testing", "_vendor", "vendor", "__main__", "conftest", "setup")
+                       or p.startswith("test_") for p in parts):
+            continue
+        if len(relative.parts) > 1 and not all((root / Path(*relative.parts[:i]) / "__init__.py").is_file()
+                                               for i in range(1, len(relative.parts))):
+            continue  # not importable as a package path
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            if text.count("\n") > MAX_MODULE_LINES or not find_targets(text):
+                continue
+        except SyntaxError:
+            continue
+        found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    step = max(1, len(found) // limit)
+    return found[::step][:limit]
+
+
+def package_problems(cache: Path) -> list[Problem]:
+    """Chunk and target problems of every selected module of the v2 distributions."""
+    problems = []
+    for requirement in PYPI_PACKAGES:
+        root = installed(cache, requirement)
+        for module in package_modules(root):
+            source = f"pypi:{requirement}"
+            problems += module_chunks(f"pypi-{module}", source, module, module_path(root, module), root)
+            problems += target_problems(f"pypi-{module}", source, module, module_path(root, module), root)
+    return problems
+
+
+def build_problems(cache: Path, corpus: str = "v1") -> list[Problem]:
+    """All problems of the ``corpus`` (v1: the shipped adapter's; v2: v1 and whole distributions), checked
+    against the held-out lists."""
     problems = mbpp_problems(cache) + stdlib_problems(cache) + pypi_problems(cache)
+    if corpus == "v2":
+        problems += package_problems(cache)
     assert_not_held_out(problems)
     return problems
+
+
+def problem_stats(problems: list[Problem]) -> dict:
+    """Problems per source (``mbpp``, ``stdlib:3.x``, ``pypi:dist==version``): modules, chunk and target
+    problems; and the totals."""
+    per_source: dict[str, dict] = {}
+    for problem in problems:
+        entry = per_source.setdefault(problem.source, {"modules": set(), "chunks": 0, "targets": 0})
+        entry["modules"].add(problem.module)
+        entry["targets" if problem.target else "chunks"] += 1
+    sources = {name: {**entry, "modules": len(entry["modules"])} for name, entry in sorted(per_source.items())}
+    pypi = [name for name in sources if name.startswith("pypi:")]
+    return {
+        "problems": len(problems),
+        "pypi_distributions": len({name.split("==")[0].lower().replace("-", "_") for name in pypi}),
+        "pypi_modules": sum(sources[name]["modules"] for name in pypi),
+        "sources": sources,
+    }
 
 
 def write_problems(problems: list[Problem], target: Path) -> None:
