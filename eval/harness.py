@@ -121,7 +121,8 @@ def pipeline_file(task: Task, overrides: dict) -> tuple[str | None, float, dict]
         report = Engine(config, select_all=True).run()
         seconds = time.perf_counter() - started
         module = report.modules[0] if report.modules else None
-        details = dataclasses.asdict(module) if module else {"model_calls": report.model_calls}
+        # As the plugin's JSON report holds it (enums as their values): the row is written as JSON too.
+        details = json.loads(json.dumps(dataclasses.asdict(module))) if module else {"model_calls": report.model_calls}
         if module is None or not module.output:
             return None, seconds, details
         return read_generated_body(Path(module.output)), seconds, details
@@ -216,12 +217,12 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 
 def to_markdown(result: dict) -> str:
     """The results table (and, for a module set, one row per module and system)."""
+    lora = f", LoRA {result['lora']} (sha256 {result.get('lora_sha256')})" if result["lora"] else ""
     lines = [f"# Evaluation {result['created']}", "", f"Command: `{result['command']}`  ",
              *([f"Summary recomputed from the saved rows: `{result['report_command']}`  "]
                if result.get("report_command") else []),
              f"Git: {result['git_sha']}  ", f"Machine: {result['machine']}  ",
-             f"Model: {result['model']} (sha256 {result['model_sha256']})" + (f", LoRA {result['lora']} (sha256 {result.get('lora_sha256')})" if result["lora"] else ""),
-             ""]
+             f"Model: {result['model']} (sha256 {result['model_sha256']}){lora}", ""]
     pct = lambda value: "-" if value is None else f"{value:.1f}"  # noqa: E731
     for name, summary in result["summary"].items():
         lines += [f"## {name}", "",
@@ -231,10 +232,11 @@ def to_markdown(result: dict) -> str:
         for system, s in summary.items():
             mutation = "-" if s["mutation_score"] is None else f"{100 * s['mutation_score']:.1f} %"
             median = s.get("mutation_median")
+            median = "-" if median is None else f"{100 * median:.1f} %"
             lines.append(
                 f"| {system} | {s['tasks']} | {100 * s['pass_rate']:.1f} % | {100 * s['files_collecting']:.0f} % "
                 f"| {100 * s['files_all_pass']:.0f} % | {s['line_coverage']:.1f} | {s['branch_coverage']:.1f} "
-                f"| {pct(s.get('line_branch_median'))} | {mutation} | {'-' if median is None else f'{100 * median:.1f} %'} "
+                f"| {pct(s.get('line_branch_median'))} | {mutation} | {median} "
                 f"| {s['seconds_p50']:.1f} | {s['seconds_p90']:.1f} |"
             )
         lines.append("")
@@ -244,7 +246,8 @@ def to_markdown(result: dict) -> str:
               "collect counts 0 of 0 and lowers 'files collect'). Coverage and mutation score are measured on the "
               "passing tests only; mutation score = (killed + timeout) / all mutants of the set's tasks (mutmut; a "
               "task's mutants are those made in any system's run, so every system is scored on the same mutants, "
-              "and mutants no passing test reaches count as survived). Seconds: wall time per task including validation.", ""]
+              "and mutants no passing test reaches count as survived). Seconds: wall time per task including "
+              "validation.", ""]
     return "\n".join(lines)
 
 
@@ -261,13 +264,14 @@ def module_rows(rows: list[dict]) -> list[str]:
         split = (f"{plugin.get('prompt_seconds', 0):.0f} / {plugin.get('decode_seconds', 0):.0f} / "
                  f"{plugin.get('sandbox_seconds', 0):.0f}") if plugin else "-"
         killed = row["mutation"]["killed"] + row["mutation"]["timeout"]
+        stopped = plugin.get("stopped") or "-"
         amplified = (f"{plugin['tests_amplified']} (+{plugin.get('amplified_points', 0):.1f})"
                      if "tests_amplified" in plugin else "-")
         lines.append(
             f"| {row['task']} | {row['system']} | {row['tests_passed']} / {row['tests_run']} "
             f"| {pct(row['line_coverage'])} | {pct(row['branch_coverage'])} | {pct(row.get('line_branch_coverage'))} "
             f"| {killed} / {mutants_of[row['task']]} | {'-' if score is None else f'{100 * score:.1f} %'} "
-            f"| {row['seconds']:.0f} | {row['model_calls']} | {split} | {amplified} | {getattr(plugin.get('stopped'), 'value', plugin.get('stopped')) or '-'} |"
+            f"| {row['seconds']:.0f} | {row['model_calls']} | {split} | {amplified} | {stopped} |"
         )
     return lines + [""]
 
@@ -283,7 +287,8 @@ def plot(result: dict, target: Path) -> None:
     fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 4), squeeze=False)
     for ax, name in zip(axes[0], sets):
         systems = list(result["summary"][name])
-        metrics = [("pass rate", "pass_rate", 100), ("line cov", "line_coverage", 1), ("mutation", "mutation_score", 100)]
+        metrics = [("pass rate", "pass_rate", 100), ("line cov", "line_coverage", 1),
+                   ("mutation", "mutation_score", 100)]
         width = 0.8 / len(systems)
         for index, system in enumerate(systems):
             values = [(result["summary"][name][system][key] or 0) * scale for _, key, scale in metrics]
@@ -388,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "created": created, "command": command, "git_sha": git_sha, "machine": machine(),
         "model": identity.model_id if identity else None, "model_sha256": identity.sha256 if identity else None,
-        "lora": args.lora, "lora_sha256": identity.lora_sha256 if identity else None, "summary": {name: summarise(r) for name, r in rows.items() if r}, "rows": rows,
+        "lora": args.lora, "lora_sha256": identity.lora_sha256 if identity else None,
+        "summary": {name: summarise(r) for name, r in rows.items() if r}, "rows": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     write_result(result, args.out / f"eval-{created}")

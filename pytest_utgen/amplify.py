@@ -78,21 +78,29 @@ def module_constants(module_source: str) -> dict[type, list]:
     for node in ast.walk(ast.parse(module_source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body[1:] if ast.get_docstring(node) is not None else node.body
-            for statement in body:
-                for inner in ast.walk(statement):
-                    if isinstance(inner, ast.Compare):
-                        for side in [inner.left, *inner.comparators]:
-                            if isinstance(side, ast.Constant) and type(side.value) is int:
-                                counts.update([side.value - 1, side.value + 1])
-                    if isinstance(inner, ast.Constant) and type(inner.value) in (int, float, str) and not (
-                            isinstance(inner.value, str) and (len(inner.value) > _MAX_STRING or "\n" in inner.value)):
-                        counts[inner.value] += 1
+            for inner in _own_nodes(body):
+                if isinstance(inner, ast.Compare):
+                    for side in [inner.left, *inner.comparators]:
+                        if isinstance(side, ast.Constant) and type(side.value) is int:
+                            counts.update([side.value - 1, side.value + 1])
+                if isinstance(inner, ast.Constant) and type(inner.value) in (int, float, str) and not (
+                        isinstance(inner.value, str) and (len(inner.value) > _MAX_STRING or "\n" in inner.value)):
+                    counts[inner.value] += 1
     found: dict[type, list] = {int: [], float: [], str: []}
     for value, _ in counts.most_common():
         bucket = found[type(value)]
         if len(bucket) < _MODULE_CONSTANTS:
             bucket.append(value)
     return found
+
+
+def _own_nodes(nodes: list[ast.AST]):
+    """``nodes`` and the nodes under them, not entering nested functions (``module_constants`` visits those
+    itself: entering them here would count their constants twice)."""
+    for node in nodes:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+            yield from _own_nodes(list(ast.iter_child_nodes(node)))
 
 
 def replacements(value, constants: dict[type, list]) -> list[str]:

@@ -18,7 +18,8 @@ from .writer import atomic_write, check_writable
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="1.5b (default), 0.5b, or a GGUF path")
-    parser.add_argument("--lora", help="GGUF LoRA adapter: 'bundled' (default: our fine-tuned adapter), 'none', or a path")
+    parser.add_argument("--lora",
+                        help="GGUF LoRA adapter: 'bundled' (default: our fine-tuned adapter), 'none', or a path")
     parser.add_argument("--endpoint", help="OpenAI-compatible server URL")
     parser.add_argument("--workers", type=int, help="concurrent requests to --endpoint")
     parser.add_argument("--max-attempts", type=int)

@@ -83,7 +83,8 @@ def make_backend(config: UtgenConfig, identity: ModelIdentity) -> Backend:
     """The backend the config asks for: an OpenAI-compatible server, or llama.cpp in-process."""
     if config.endpoint:
         return OpenAIBackend(config.endpoint, config.endpoint_model, config.workers, config.seed)
-    return LlamaCppBackend(identity.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads, config.seed,
+    return LlamaCppBackend(identity.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads,
+                           config.seed,
                            verbose=config.verbose)
 
 
@@ -105,6 +106,7 @@ class _ModuleWork:
     arcs: set[tuple[int, int]] = field(default_factory=set)
     target_visits: Counter[str] = field(default_factory=Counter)  # prompts per target so far
     amplified: set[str] = field(default_factory=set)  # kept tests whose variants were tried
+    kept_run: tuple[str, MutationRun] | None = None  # the kept source and every mutant run against it
 
     def absorb(self, coverage: FileCoverage | None) -> None:
         """Add a kept candidate's coverage to the module's union."""
@@ -383,7 +385,7 @@ class Engine:
         cfg = self.config
         header = module_header(work.source)
         targets = find_targets(work.source)
-        survivors = _mutation_run(work, validator, work.kept_source, find_mutants(work.source, work.executed)).survived
+        survivors = [m for m in _kept_mutation_run(work, validator).survived if m.line in work.executed]
         asked: Counter[str] = Counter()
         tried: set[int] = set()
         while True:
@@ -426,8 +428,7 @@ class Engine:
                 return
             # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
             # mutant runs every variant that reaches its line.
-            survivors = validator.mutation_run(work.kept_source, find_mutants(work.source)).survived \
-                if self.config.mutation else []
+            survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
             run = validator.mutation_run(passing.kept_source, survivors)
             if run.error is not None:
                 return
@@ -443,7 +444,7 @@ class Engine:
             work.kept_source = merged.source
             before = work.percent()
             for kind, item in set().union(*(contributions[u] for u in chosen)):
-                if kind == "line" and item in work.statements:
+                if kind == "line":
                     work.executed.add(item)
                 elif kind == "arc":
                     work.taken_arcs.add(item)
@@ -456,8 +457,7 @@ class Engine:
         """Keep the fewest tests that together run every line and branch, and kill every mutant, that the
         kept file does (greedy cover); score the module's mutants."""
         report = work.report
-        mutants = find_mutants(work.source)
-        run = _mutation_run(work, validator, work.kept_source, mutants)
+        run = _kept_mutation_run(work, validator)
         if run.error is not None:
             report.dropped.append(Dropped("mutation run", f"no mutation score: {run.error.strip()[-300:]}"))
             return
@@ -471,7 +471,7 @@ class Engine:
         report.dropped.extend(Dropped(u, "adds no line, branch or killed mutant to the other kept tests")
                               for u in redundant)
         report.tests_flaky += len(failed)
-        report.mutants, report.mutants_killed = len(mutants), len(run.killed)
+        report.mutants, report.mutants_killed = len(find_mutants(work.source)), len(run.killed)
         work.kept_source = prune(work.kept_source, set(chosen)) if chosen else None
 
     def _coverage_reached(self, work: _ModuleWork) -> bool:
@@ -587,8 +587,9 @@ class Engine:
             message = "\n".join(f"# {line}" for line in work.failing.get(name, "").strip().splitlines()[-12:])
             parts.append(f"\n\n# FAILED {name}:\n{message}\n{text}")
         if work.adopted:
-            parts.append("\n\n# Expectations the code did not meet. The observed-value oracle replaced them with what the")
-            parts.append("# code did (marked `# utgen: observed` in the kept tests); if the model was right, these are bugs.")
+            parts.append("\n\n# Expectations the code did not meet. The observed-value oracle replaced them with")
+            parts.append("# what the code did (marked `# utgen: observed` in the kept tests); if the model was right,")
+            parts.append("# these are bugs.")
             parts.extend(f"# {a.unit}, line {a.line}: the model expected {a.expected}; the code gave {a.observed}"
                          for a in work.adopted)
         return "\n".join(parts)
@@ -598,7 +599,8 @@ class Engine:
         """Run the user's tests and every generated file in one child; drop generated tests that fail there."""
         by_file = {
             w.out_path: w for w in works
-            if w.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED) and w.out_path.exists() and is_generated_file(w.out_path)
+            if w.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED)
+            and w.out_path.exists() and is_generated_file(w.out_path)
         }
         if not by_file:
             return
@@ -645,6 +647,14 @@ def _mutation_run(work: _ModuleWork, validator: CandidateValidator, source: str,
         return validator.mutation_run(source, mutants)
     finally:
         work.report.sandbox_seconds += time.perf_counter() - started
+
+
+def _kept_mutation_run(work: _ModuleWork, validator: CandidateValidator) -> MutationRun:
+    """Every mutant of the module run against the kept tests; run again only when the kept tests changed."""
+    if work.kept_run is None or work.kept_run[0] != work.kept_source:
+        run = _mutation_run(work, validator, work.kept_source, find_mutants(work.source))
+        work.kept_run = (work.kept_source, run)
+    return work.kept_run[1]
 
 
 def _contributions(run: MutationRun) -> dict[str, set]:

@@ -92,7 +92,8 @@ def extract_tests(reply: str) -> ExtractedTests:
         reason = f"syntax error: line {exc.lineno}: {exc.msg}"
         tail = whole[len(code.rstrip()):]
         starts = [m.start() for m in _TEST_DEF.finditer(tail)] + [len(tail)]
-        cut = {m.group(1): tail[start:end].strip() for m, start, end in zip(_TEST_DEF.finditer(tail), starts, starts[1:])}
+        cut = {m.group(1): tail[start:end].strip()
+               for m, start, end in zip(_TEST_DEF.finditer(tail), starts, starts[1:])}
     if not any(
         isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
         for node in ast.walk(tree)

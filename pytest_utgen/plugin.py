@@ -21,10 +21,12 @@ GUARD_FAILURE = "pytest-utgen guard: this generated test tried to {what} (refuse
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("utgen", "generate unit tests for untested modules with a local model")
-    group.addoption("--utgen", action="store_true", help="generate tests for modules under the given paths that lack them")
+    group.addoption("--utgen", action="store_true",
+                    help="generate tests for modules under the given paths that lack them")
     group.addoption("--utgen-check", action="store_true", help="fail listing modules no test imports (no model needed)")
     group.addoption("--utgen-model", help="model: 1.5b (default), 0.5b, or a GGUF path")
-    group.addoption("--utgen-lora", help="GGUF LoRA adapter: 'bundled' (default: our fine-tuned adapter), 'none', or a path")
+    group.addoption("--utgen-lora",
+                    help="GGUF LoRA adapter: 'bundled' (default: our fine-tuned adapter), 'none', or a path")
     group.addoption("--utgen-endpoint", help="OpenAI-compatible server URL instead of in-process llama.cpp")
     group.addoption("--utgen-workers", type=int, help="concurrent requests to --utgen-endpoint")
     group.addoption("--utgen-output", help="directory for generated tests (default tests/utgen)")
@@ -33,7 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--utgen-timeout", type=float, help="seconds per sandboxed test run (default 60)")
     group.addoption("--utgen-min-coverage", type=float, help="also select modules below this line coverage %%")
     group.addoption("--utgen-report", help="write the per-module report as JSON to this path")
-    group.addoption("--utgen-budget", type=float, help="seconds per module after which no model call starts (default 300)")
+    group.addoption("--utgen-budget", type=float,
+                    help="seconds per module after which no model call starts (default 300)")
     group.addoption("--utgen-max-calls", type=int, help="model calls per module (default 24)")
     group.addoption("--utgen-target-coverage", type=float,
                     help="line+branch %% at which a module's loop stops (default 90)")
@@ -70,7 +73,8 @@ def _config_from_options(config: pytest.Config):
         "report": opt.utgen_report, "verbose": opt.utgen_verbose or opt.verbose > 0 or None,
         "budget_s": opt.utgen_budget, "max_calls": opt.utgen_max_calls,
         "target_coverage": opt.utgen_target_coverage, "oracle": opt.utgen_oracle,
-        "mutation": opt.utgen_mutation, "amplify": opt.utgen_amplify, "paths": [str(Path(a).resolve()) for a in source_args] or None,
+        "mutation": opt.utgen_mutation, "amplify": opt.utgen_amplify,
+        "paths": [str(Path(a).resolve()) for a in source_args] or None,
     }
     return load_config(root, overrides)
 

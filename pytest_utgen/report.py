@@ -110,7 +110,8 @@ class RunReport:
     seconds: float = 0.0
     model_calls: int = 0
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    machine: str = field(default_factory=lambda: f"{platform.machine()} {platform.system()}, python {platform.python_version()}")
+    machine: str = field(
+        default_factory=lambda: f"{platform.machine()} {platform.system()}, python {platform.python_version()}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

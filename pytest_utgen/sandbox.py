@@ -472,7 +472,8 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
         if nodeid in outcomes:
             outcomes[nodeid].observations = seen
     for nodeid, attempts in side_effects.items():
-        outcomes[nodeid] = CaseOutcome(nodeid, Outcome.UNSAFE, "tried to " + "; tried to ".join(dict.fromkeys(attempts)))
+        outcomes[nodeid] = CaseOutcome(nodeid, Outcome.UNSAFE,
+                                       "tried to " + "; tried to ".join(dict.fromkeys(attempts)))
     if not started and not collect_errors and returncode not in (0, 1, 5):
         collect_errors.append(f"pytest exited with code {returncode} before running any test:\n{output[-3000:]}")
     return RunResult(outcomes, collect_errors, returncode, timed_out, output, died=bool(unfinished))

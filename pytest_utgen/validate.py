@@ -178,7 +178,8 @@ def strip_script_code(test_source: str) -> str:
             return True
         if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
             return True
-        return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
+        test = ast.unparse(node.test) if isinstance(node, ast.If) else ""
+        return "__name__" in test and "__main__" in test
 
     script = [node for node in ast.parse(test_source).body if is_script(node)]
     return _without(test_source, script) if script else test_source
@@ -242,7 +243,8 @@ def import_missing_names(test_source: str, module_source: str, module_name: str)
     tree = ast.parse(test_source)
     module_tree = ast.parse(module_source)
     defined = {n.name for n in module_tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    defined |= {t.id for n in module_tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    defined |= {t.id for n in module_tree.body if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name)}
     bound: set[str] = set()
     used: set[str] = set()
     for node in ast.walk(tree):
@@ -277,10 +279,11 @@ def _module_imports(module_tree: ast.Module, module_name: str) -> dict[str, str]
             name = alias.asname or alias.name.split(".")[0]
             if alias.name == "*":
                 continue
+            alias_text = f" as {alias.asname}" if alias.asname else ""
             if isinstance(node, ast.Import):
-                found[name] = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                found[name] = f"import {alias.name}{alias_text}"
             elif node.level == 0 and node.module != "__future__":
-                found[name] = f"from {node.module} import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                found[name] = f"from {node.module} import {alias.name}{alias_text}"
             elif node.level:  # relative: the name is an attribute of the module under test
                 found[name] = f"from {module_name} import {name}"
     return found
@@ -391,6 +394,14 @@ class CandidateValidator:
         """One run of ``source`` (more when the process dies inside a test), then, with the oracle, the failing
         tests' wrong expectations adopted and those tests run again: ``kept`` lists the tests that passed,
         ``source`` is the file as adopted. No coverage, no reruns. ``test_seconds`` limits each test."""
+        result, units, passing = self._passing(source, test_seconds)
+        if result.collect_error:
+            return result
+        return self._finish(result, units, passing, None)
+
+    def _passing(self, source: str, test_seconds: float | None = None
+                 ) -> tuple[ValidationResult, list[str], set[str]]:
+        """``passing`` before the prune: the result (``source`` adopted), the file's units, the passing ones."""
         units = list_test_units(source)
         result = ValidationResult(kept_source=None, generated=len(units))
         pending = list(units)
@@ -399,7 +410,7 @@ class CandidateValidator:
             run = self._run(prune(source, set(pending)), test_seconds=test_seconds)
             if run.collect_errors:
                 result.collect_error = "\n".join(run.collect_errors)
-                return result
+                return result, units, set()
             ok, failing = self._passing_units(run, pending)
             passing |= ok
             result.failing.update(failing)
@@ -414,7 +425,7 @@ class CandidateValidator:
         if self.oracle and result.failing:
             source = self._adopt_observed(source, result, passing, test_seconds)
         result.source = source
-        return self._finish(result, units, passing, None)
+        return result, units, passing
 
     def validate(self, source: str, quick: bool = False) -> ValidationResult:
         """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order.
@@ -422,11 +433,10 @@ class CandidateValidator:
         ``quick``: one run (two when some fail) with coverage, no alone or random-order reruns; for
         candidates whose kept tests are validated again, fully, as one file at the end.
         """
-        result = self.passing(source)
+        result, units, passing = self._passing(source)
         if result.collect_error:
             return result
-        units, source, passing = list_test_units(source), result.source, set(result.kept)
-        kept = set(passing)
+        source, kept = result.source, set(passing)
         if quick:
             return self._finish(result, units, kept, self._coverage_of(source, kept))
         if kept:

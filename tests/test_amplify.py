@@ -75,6 +75,13 @@ def test_module_constants_are_the_values_the_code_uses_with_boundaries_next_to_c
     assert all(len(s) <= 24 for s in constants[str])  # the error message is not a value
 
 
+def test_module_constants_count_a_nested_functions_values_once():
+    nested = ('def outer():\n    def inner():\n        return "twice?"\n    return "once" + "once" + inner()\n\n\n'
+              'def other():\n    return "twice?"\n')
+    # "once" is used twice, "twice?" twice (inner and other): counted once per use, "once" stays first.
+    assert module_constants(nested)[str] == ["once", "twice?"]
+
+
 def test_replacements_are_nearby_and_edge_values_of_the_same_type_then_the_modules_own():
     constants = {int: [10, 50], float: [], str: ["vip"]}
     assert replacements(3, constants) == ["0", "1", "-1", "4", "2", "10", "50"]

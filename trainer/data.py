@@ -136,7 +136,8 @@ def _order_key(task_id: str) -> str:
     return hashlib.sha256(f"subset:{task_id}".encode()).hexdigest()
 
 
-def load_examples(sources: Iterable[str], subset: int | None = 20_000, tests_per_task: int = 1) -> dict[str, list[Example]]:
+def load_examples(sources: Iterable[str], subset: int | None = 20_000,
+                  tests_per_task: int = 1) -> dict[str, list[Example]]:
     """Examples from ``sources``, deduplicated by task id, a deterministic subset, split 80/10/10."""
     by_id: dict[str, Example] = {}
     for source in sources:

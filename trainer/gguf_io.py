@@ -39,7 +39,10 @@ def _tmp_beside(target: Path) -> Path:
 
 
 def gguf_tensor_name(hf_name: str, n_blocks: int) -> str:
-    """llama.cpp's name for an HF Qwen2 tensor (``model.layers.0.self_attn.q_proj.weight`` -> ``blk.0.attn_q.weight``)."""
+    """llama.cpp's name for an HF Qwen2 tensor.
+
+    ``model.layers.0.self_attn.q_proj.weight`` -> ``blk.0.attn_q.weight``.
+    """
     import gguf
 
     mapping = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, n_blocks)

@@ -114,7 +114,8 @@ def main(spec_path: str) -> int:
     install().configure(spec["allowed"], outside_tests=spec["allowed"])
     signal.signal(signal.SIGALRM, _on_alarm)
     matrix = KillMatrix(mutants, spec["mutant_seconds"], spec["test_seconds"])
-    pytest.main(["-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--rootdir", spec["root"], spec["tests_dir"]], plugins=[matrix])
+    pytest.main(["-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--rootdir", spec["root"],
+                 spec["tests_dir"]], plugins=[matrix])
     with open(spec["results"], "w", encoding="utf-8") as handle:
         json.dump({"mutants": mutants, "mutation_error": mutation_error, "tests": matrix.tests,
                    "collect_errors": matrix.collect_errors}, handle)

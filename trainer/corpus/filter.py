@@ -106,7 +106,8 @@ def judge(problem: Problem, texts: list[str | None]) -> Verdict:
             (tests_dir / name).write_text(code, encoding="utf-8")
         (work / "setup.cfg").write_text("[mutmut]\nsource_paths=src\n", encoding="utf-8")
         spec = {"module_file": str(target), "module": problem.module, "names": top_level_names(problem.code),
-                "allowed": [str(work), tempfile.gettempdir()], "mutant_seconds": MUTANT_SECONDS, "test_seconds": TEST_SECONDS,
+                "allowed": [str(work), tempfile.gettempdir()], "mutant_seconds": MUTANT_SECONDS,
+                "test_seconds": TEST_SECONDS,
                 "memory_limit_mb": MEMORY_LIMIT_MB, "root": str(work), "tests_dir": str(tests_dir),
                 "results": str(work / "results.json")}
         (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
