@@ -5,6 +5,7 @@ temp dirs and may not start processes, use the network or signal other processes
 (collection, importing the code under test) writes may also go to the workspace. Optionally it starts
 coverage, then runs pytest with a plugin that streams one JSON line per test event, and one per refused
 side effect, to the results file (so a hang or crash still leaves what happened before it), and exits.
+``python -m pytest_utgen._child --serve`` is the warm worker: each run is a fork of it (:func:`serve`).
 
 With ``mutation`` in the spec the module under test is imported as its mutant schemata (see
 :mod:`pytest_utgen.mutate`), and :class:`MutantRunner` runs the tests once as written, with per-test
@@ -18,6 +19,7 @@ import contextlib
 import importlib.abc
 import importlib.util
 import json
+import os
 import random
 import signal
 import sys
@@ -258,5 +260,103 @@ def main(spec_path: str) -> int:
     return int(code)
 
 
+def serve(plugin_options: list[str]) -> int:
+    """The warm worker (``python -m pytest_utgen._child --serve PYTEST_OPTIONS...``): pytest, coverage, this
+    runner and the pytest plugins that ``PYTEST_OPTIONS`` leave on are imported once; each request (a JSON
+    line on stdin) is run by a fork of this process. The answers on stdout: ``{"id", "pid"}`` when the fork
+    started, ``{"id", "exit"}`` when it ended (the exit status as ``subprocess`` gives it: a negative signal
+    number when killed). Ends at the end of stdin."""
+    import select
+
+    import coverage  # noqa: F401 - imported here so that every fork finds it imported
+
+    _warm_up(plugin_options)
+    running: dict[int, int] = {}  # pid -> request id
+    pending = b""
+    open_input = True
+    while open_input or running:
+        # While forks run, wake up often to report the ones that ended; else sleep until a request comes.
+        readable, _, _ = select.select([0] if open_input else [], [], [], 0.005 if running else None)
+        if readable:
+            chunk = os.read(0, 65536)
+            open_input = bool(chunk)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in filter(None, lines):
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _run_forked(request)
+                running[pid] = request["id"]
+                _answer(id=request["id"], pid=pid)
+        for pid in list(running):
+            ended, status = os.waitpid(pid, os.WNOHANG)
+            if ended:
+                _answer(id=running.pop(pid), exit=os.waitstatus_to_exitcode(status))
+    return 0
+
+
+def _warm_up(plugin_options: list[str]) -> None:
+    """One pytest session over an empty folder: the plugins it loads from entry points are imported (and
+    assertion-rewritten, as pytest does) here, once, instead of in every fork. Nothing of the project is
+    imported: the folder is outside it."""
+    import tempfile
+
+    empty = tempfile.mkdtemp(prefix="warm-up-")
+    answers = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # fd 1 carries the answers: nothing of the session may reach it
+    try:
+        with contextlib.redirect_stdout(open(os.devnull, "w")) as sink, sink:  # noqa: SIM115
+            pytest.main([empty, "-q", "--rootdir", empty, "-o", "addopts=", *plugin_options])
+    finally:
+        os.dup2(answers, 1)
+        os.close(answers)
+        os.close(null)
+
+
+def _answer(**message) -> None:
+    os.write(1, (json.dumps(message) + "\n").encode())
+
+
+def _run_forked(request: dict) -> None:
+    """In a fork of the warm worker: become a run as a fresh ``python -m pytest_utgen._child SPEC`` would be
+    (own session, output to a file, the run's environment and memory limit, fresh random state), run it
+    and exit without returning to the worker's loop."""
+    code = 1
+    try:
+        os.setsid()
+        output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        # The worker's pipes are on 0 and 1: replaced, so no test can write into the worker's answers.
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(null)
+        os.close(output)
+        os.environ.update(request["env"])
+        import importlib
+        import resource
+        import tempfile
+
+        tempfile.tempdir = None  # read TMPDIR again: it is the run's dir
+        random.seed()  # each fork would otherwise repeat the worker's random sequence
+        importlib.invalidate_caches()  # test files written since the worker started
+        limit = request["memory_limit_mb"] * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        code = main(request["spec"])
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:  # noqa: BLE001 - reported in the run's output, as an uncaught error would be
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(serve(sys.argv[2:]) if sys.argv[1] == "--serve" else main(sys.argv[1]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,6 +27,8 @@ ENV_ALLOWED = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "SYSTEMROOT", "LD_LIBRA
 ENV_PREFIXES = ("LC_",)
 # Every process of one sandbox run carries this variable; after the run, whichever still does is killed.
 RUN_TOKEN = "UTGEN_SANDBOX_RUN"
+# Plugins off in every child: no cache written, no utgen inside utgen, no reordering but our own seed.
+PLUGIN_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:utgen", "-p", "no:randomly")
 
 
 class Outcome(str, Enum):
@@ -102,6 +106,97 @@ class RunResult:
     coverage: dict[Path, FileCoverage] | None = None
 
 
+class _WarmWorker:
+    """A child started once per workspace with pytest, coverage and the runner imported, that forks one
+    process per run (``python -m pytest_utgen._child --serve``). A fresh interpreter would pay that start,
+    about 0.3 s a run on the 2-core build machine, every time. Each fork runs as a fresh child does: its own
+    session, the run's environment, memory limit and output file."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], log: Path, plugin_options: list[str]):
+        self.token = env[RUN_TOKEN]
+        with open(log, "wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pytest_utgen._child", "--serve", *plugin_options], cwd=cwd, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._runs: dict[int, _ForkedRun] = {}
+        self.alive = True
+        threading.Thread(target=self._read_answers, daemon=True).start()
+
+    def _read_answers(self) -> None:
+        for line in self.process.stdout:
+            answer = json.loads(line)
+            with self._lock:
+                run = self._runs.get(answer["id"])
+            if run is None:
+                continue
+            if "pid" in answer:
+                run.pid = answer["pid"]
+                run.started.set()
+            else:
+                run.returncode = answer["exit"]
+                run.ended.set()
+        with self._lock:  # the worker is gone: nothing more will be answered
+            self.alive = False
+            for run in self._runs.values():
+                run.started.set()
+                run.ended.set()
+
+    def run(self, spec_path: Path, env: dict[str, str], output: Path, timeout: float,
+            memory_limit_mb: int) -> tuple[int, bool] | None:
+        """Run a spec in a fork: (exit status, timed out), or None when the worker could not start it."""
+        run = _ForkedRun()
+        request = {"spec": str(spec_path), "env": env, "output": str(output), "memory_limit_mb": memory_limit_mb}
+        with self._lock:
+            if not self.alive:
+                return None
+            request["id"] = key = next(self._ids)
+            self._runs[key] = run
+            try:
+                self.process.stdin.write((json.dumps(request) + "\n").encode())
+                self.process.stdin.flush()
+            except OSError:
+                self.alive = False
+                return None
+        try:
+            if not run.started.wait(30) or run.pid is None:
+                return None
+            timed_out = not run.ended.wait(timeout)
+            _kill_group(run.pid)  # on time out the fork; else whatever it left in its session
+            if timed_out:
+                run.ended.wait(10)
+            _kill_with_env(f"{RUN_TOKEN}={env[RUN_TOKEN]}")
+            return (run.returncode if run.returncode is not None else -signal.SIGKILL), timed_out
+        finally:
+            if run.pid is not None and not run.ended.is_set():  # interrupted while it ran
+                _kill_group(run.pid)
+            with self._lock:
+                self._runs.pop(key, None)
+
+    def close(self) -> None:
+        """Stop the worker, and kill every process that came from it (forks keep its token in /proc)."""
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_group(self.process.pid)
+        _kill_with_env(f"{RUN_TOKEN}={self.token}")
+        self.process.wait()
+
+
+@dataclass
+class _ForkedRun:
+    """One request to the warm worker, as its answers come in."""
+
+    pid: int | None = None
+    returncode: int | None = None
+    started: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
 def _memory_limiter(limit_mb: int):
     def apply() -> None:
         import resource
@@ -119,7 +214,8 @@ class Workspace:
     may write (results, coverage data, pytest's basetemp) go under ``scratch``.
     """
 
-    def __init__(self, project_root: Path, source_roots: Iterable[Path], exclude: Iterable[Path] = ()):
+    def __init__(self, project_root: Path, source_roots: Iterable[Path], exclude: Iterable[Path] = (),
+                 warm: bool = True):
         self.project_root = project_root.resolve()
         self.tmp = Path(tempfile.mkdtemp(prefix="utgen-ws-")).resolve()
         self.root = self.tmp / "project"
@@ -138,6 +234,10 @@ class Workspace:
                 self._external[source_root] = copy
                 self.source_roots.append(copy)
         self._run_ids = itertools.count(1)
+        # Runs are forks of one warm worker where processes fork (Linux); else each is a fresh interpreter.
+        self._warm = warm and sys.platform.startswith("linux")
+        self._worker: _WarmWorker | None = None
+        self._worker_lock = threading.Lock()
 
     @staticmethod
     def _copy(src: Path, dst: Path, excluded: set[Path]) -> None:
@@ -174,6 +274,8 @@ class Workspace:
         return path
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> "Workspace":
@@ -262,8 +364,8 @@ class Workspace:
         return None
 
     def _pytest_options(self, run_dir: Path) -> list[str]:
-        return ["-p", "no:cacheprovider", "-p", "no:utgen", "-p", "no:randomly", "-o", "addopts=", "-q",
-                "--no-header", "--basetemp", str(run_dir / "basetemp"), "--rootdir", str(self.root)]
+        return [*PLUGIN_OPTIONS, "-o", "addopts=", "-q", "--no-header", "--basetemp", str(run_dir / "basetemp"),
+                "--rootdir", str(self.root)]
 
     def _guard_roots(self, run_dir: Path) -> dict[str, list[str]]:
         """Where a child may write: a test only under its run dir (its temp dirs and HOME); collection and
@@ -292,6 +394,13 @@ class Workspace:
         spec_path = run_dir / "spec.json"
         spec_path.write_text(json.dumps(spec))
         token = uuid.uuid4().hex
+        worker = self._warm_worker()
+        if worker is not None:
+            output = run_dir / "output.txt"
+            ran = worker.run(spec_path, {"TMPDIR": str(run_dir), RUN_TOKEN: token}, output, timeout, memory_limit_mb)
+            if ran is not None:
+                text = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else ""
+                return text, *ran
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest_utgen._child", str(spec_path)],
             cwd=self.root,
@@ -317,6 +426,16 @@ class Workspace:
             _kill_tree(process, token)  # whatever it left behind, in its group or in new sessions
         return output.decode("utf-8", "replace"), process.returncode, timed_out
 
+    def _warm_worker(self) -> _WarmWorker | None:
+        """The workspace's warm worker, started on first use; None when off or when it has died."""
+        if not self._warm:
+            return None
+        with self._worker_lock:
+            if self._worker is None:
+                env = self._child_env(self.scratch, uuid.uuid4().hex)
+                self._worker = _WarmWorker(self.root, env, self.scratch / "worker.log", list(PLUGIN_OPTIONS))
+            return self._worker if self._worker.alive else None
+
     def _read_coverage(self, path: Path) -> dict[Path, FileCoverage]:
         report = json.loads(path.read_text())
         files = {}
@@ -339,15 +458,19 @@ class Workspace:
 def _kill_tree(process: subprocess.Popen, token: str) -> None:
     """Kill the child's process group and every process carrying the run's token in its environment
     (descendants that started a new session escape the group but inherit the environment)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for pid in _pids_with_env(f"{RUN_TOKEN}={token}".encode()):
-        try:
+    _kill_group(process.pid)
+    _kill_with_env(f"{RUN_TOKEN}={token}")
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _kill_with_env(entry: str) -> None:
+    for pid in _pids_with_env(entry.encode()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _pids_with_env(entry: bytes) -> list[int]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from pytest_utgen.generate import extract_code
-from pytest_utgen.sandbox import Outcome, Workspace
+from pytest_utgen.sandbox import RUN_TOKEN, Outcome, Workspace
 from pytest_utgen.validate import CandidateValidator, merge_sources, prune, list_test_units, unit_sources
 
 
@@ -23,10 +26,76 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(params=[True, False], ids=["warm-worker", "fresh-interpreter"])
+def workspace(project: Path, request):
+    with Workspace(project, [project / "src"], warm=request.param) as ws:
+        yield ws
+
+
 @pytest.fixture
-def workspace(project: Path):
+def warm_workspace(project: Path):
     with Workspace(project, [project / "src"]) as ws:
         yield ws
+
+
+def test_each_run_of_the_warm_worker_starts_clean(warm_workspace):
+    """Module state, random state and the temp dir are each run's own, as in a fresh interpreter."""
+    warm_workspace.add_file("tests/test_fresh.py", (
+        "import random, tempfile\nimport calc.ops\n\n"
+        "def test_state():\n    assert not hasattr(calc.ops, 'TOUCHED')\n    calc.ops.TOUCHED = True\n\n"
+        "def test_random():\n    assert random.random() == -1\n\n"
+        "def test_tmp():\n    assert tempfile.gettempdir() == ''\n"
+    ))
+    runs = [warm_workspace.run_pytest(["tests/test_fresh.py"], timeout=60, memory_limit_mb=1024) for _ in range(2)]
+    messages = []
+    for number, run in enumerate(runs, 1):
+        outcomes = {k.split("::")[1]: v for k, v in run.outcomes.items()}
+        assert outcomes["test_state"].outcome == Outcome.PASSED
+        assert f"run{number}" in outcomes["test_tmp"].message  # TMPDIR is this run's dir
+        messages.append(outcomes["test_random"].message)
+    assert messages[0] != messages[1]  # not the worker's random sequence repeated
+    assert warm_workspace._worker.process.poll() is None  # one worker served both runs
+
+
+def test_concurrent_runs_through_the_warm_worker_keep_their_own_results(warm_workspace):
+    for n in range(4):
+        warm_workspace.add_file(f"tests/test_p{n}.py", f"def test_{n}():\n    assert {n} % 2 == 0\n")
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda n: warm_workspace.run_pytest([f"tests/test_p{n}.py"], timeout=60,
+                                                                 memory_limit_mb=1024), range(4)))
+    for n, run in enumerate(runs):
+        assert {k: v.outcome for k, v in run.outcomes.items()} == {
+            f"tests/test_p{n}.py::test_{n}": Outcome.PASSED if n % 2 == 0 else Outcome.FAILED}
+
+
+def test_when_the_warm_worker_dies_runs_go_on_in_fresh_interpreters(warm_workspace):
+    warm_workspace.add_file("tests/test_ok.py", "def test_ok():\n    assert True\n")
+    first = warm_workspace.run_pytest(["tests/test_ok.py"], timeout=60, memory_limit_mb=1024)
+    worker = warm_workspace._worker.process
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    second = warm_workspace.run_pytest(["tests/test_ok.py"], timeout=60, memory_limit_mb=1024)
+    for run in (first, second):
+        assert [o.outcome for o in run.outcomes.values()] == [Outcome.PASSED]
+
+
+def test_closing_the_workspace_stops_the_warm_worker_and_every_process_it_forked(project):
+    with Workspace(project, [project / "src"]) as ws:
+        ws.add_file("tests/test_hang.py", "def test_hang():\n    while True:\n        pass\n")
+        run = ws.run_pytest(["tests/test_hang.py"], timeout=3, memory_limit_mb=1024)
+        worker, token = ws._worker.process, ws._worker.token
+    assert run.timed_out and [o.outcome for o in run.outcomes.values()] == [Outcome.TIMEOUT]
+    assert worker.poll() is not None
+    left = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if _environ_has(pid, f"{RUN_TOKEN}={token}")]
+    assert left == []
+
+
+def _environ_has(pid: int, entry: str) -> bool:
+    try:
+        return entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 def test_outcomes_per_test_and_coverage(workspace, project):
