@@ -1,16 +1,23 @@
-"""Amplify: new tests made from kept ones by changing one input literal at a time (test amplification, as in
-DSpot), with no model call.
+"""Amplify: new tests made from kept ones with no model call (test amplification, as in DSpot).
 
-A kept test shows how to build the objects and call the code; a variant calls it with another value (a
-boundary next to the old one, an empty container, a constant the module itself compares against). The
-variant keeps the original's asserts; the observed-value oracle then gives it the expectations the code
-meets, and the engine keeps only variants that pass reliably and run a line or branch, or kill a mutant,
-that no kept test does.
+Two kinds of variant:
+
+- **Inputs.** A kept test shows how to build the objects and call the code; a variant calls it with another
+  value (a boundary next to the old one, an empty container, a constant the module itself compares
+  against), keeping the original's asserts.
+- **Observations.** A variant checks a value the test computes but never asserts on: a variable it
+  assigns, what a call it makes returns, the attributes of an object after a method call. It asserts
+  ``== None`` there, a placeholder.
+
+The observed-value oracle then gives every variant the expectations the code meets (a value without a
+literal repr cannot be adopted, and its variant fails), and the engine keeps only variants that pass
+reliably and run a line or branch, or kill a mutant, that no kept test does.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from itertools import zip_longest
 
@@ -25,22 +32,27 @@ _MODULE_CONSTANTS = 8  # per type, the most used first
 
 
 def amplify(test_source: str, module_source: str, skip: frozenset[str] = frozenset(),
-            limit: int = MAX_VARIANTS) -> str | None:
+            limit: int = MAX_VARIANTS, observe: bool = True) -> str | None:
     """A test file holding variants of the top-level tests of ``test_source`` (its imports, fixtures and
-    helpers first, none of its tests), each with one input literal changed; None when there is none.
+    helpers first, none of its tests), each with one observation added (when ``observe``: only an oracle
+    can fill in the placeholders) or one input literal changed; None when there is none.
 
     Variants are taken a test at a time in turn, so every test gets some before the ``limit``; a variant
     whose body equals a test's or another variant's is left out. Tests named in ``skip`` (amplified
-    before), parametrized or decorated tests, tests of classes and variants are not amplified.
+    before), parametrized or decorated tests and tests of classes are not amplified; variants kept
+    before are, under their original's name.
     """
     tree = ast.parse(test_source)
     lines = test_source.splitlines()
     constants = module_constants(module_source)
     seen = {body_key(n) for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     taken = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    per_test = [_variants(node, lines, constants) for node in tree.body
+    imported = {(a.asname or a.name).split(".")[0] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    per_test = [(_observations(node, lines, imported) if observe else []) + _variants(node, lines, constants)
+                for node in tree.body
                 if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and not node.decorator_list
-                and SUFFIX not in node.name and node.name not in skip]
+                and node.name not in skip]
     chosen: list[str] = []
     for round_ in zip_longest(*per_test):
         for variant in round_:
@@ -55,10 +67,11 @@ def amplify(test_source: str, module_source: str, skip: frozenset[str] = frozens
             if key in seen:
                 continue
             seen.add(key)
-            new_name, number = f"{name}{SUFFIX}1", 1
+            base = re.sub(rf"{SUFFIX}\d+$", "", name)  # a variant of a variant is named after the original
+            new_name, number = f"{base}{SUFFIX}1", 1
             while new_name in taken:
                 number += 1
-                new_name = f"{name}{SUFFIX}{number}"
+                new_name = f"{base}{SUFFIX}{number}"
             taken.add(new_name)
             chosen.append(text.replace(f"def {name}(", f"def {new_name}(", 1))
     if not chosen:
@@ -159,6 +172,44 @@ def _variants(function: ast.FunctionDef, lines: list[str], constants: dict[type,
             made.append((function.name, finish(text[:row] + [new_line] + text[row + 1:])))
         per_literal.append(made)
     return [v for round_ in zip_longest(*per_literal) for v in round_ if v is not None]
+
+
+def _observations(function: ast.FunctionDef, lines: list[str], imported: set[str]) -> list[tuple[str, str]]:
+    """(test name, variant text) for each value ``function`` computes at its top level and never asserts
+    on: after ``name = f(...)``, ``assert name == None`` (``assert vars(name) == None`` when ``f`` is a
+    class, by its capital); a bare one-line call ``f(...)`` becomes ``assert f(...) == None``, and after
+    ``obj.m(...)`` (``obj`` not an imported module), ``assert vars(obj) == None``."""
+    start, end = node_span(function)
+    text = lines[start - 1:end]
+    # Names already checked with `assert name == ...`; weaker checks (`> 0`, `is not None`) get a variant.
+    asserted = {a.test.left.id for a in ast.walk(function) if isinstance(a, ast.Assert)
+                and isinstance(a.test, ast.Compare) and isinstance(a.test.ops[0], ast.Eq)
+                and isinstance(a.test.left, ast.Name)}
+    made = []
+    for statement in function.body:
+        row = statement.end_lineno - start + 1  # where a line after the statement goes
+        indent = text[statement.lineno - start][: statement.col_offset]
+        checks = []
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Call):
+            name = statement.targets[0].id
+            called = ast.unparse(statement.value.func).split(".")[-1]
+            if called[:1].isupper():
+                checks = [f"assert vars({name}) == None"]
+            elif name not in asserted:
+                checks = [f"assert {name} == None"]
+        elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
+                and not ast.unparse(statement.value.func).startswith(("print", "pytest.")):
+            call = statement.value
+            if statement.lineno == statement.end_lineno:
+                line = text[statement.lineno - start]
+                wrapped = f"{indent}assert {line[statement.col_offset:].rstrip()} == None"
+                made.append(text[: statement.lineno - start] + [wrapped] + text[row:])
+            if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) \
+                    and call.func.value.id not in imported:
+                checks = [f"assert vars({call.func.value.id}) == None"]
+        made.extend(text[:row] + [indent + check] + text[row:] for check in checks)
+    return [(function.name, "\n".join(variant)) for variant in made]
 
 
 def input_literals(function: ast.FunctionDef) -> list[ast.expr]:

@@ -237,8 +237,9 @@ class Engine:
         ]
         if not targets:
             return {}, None
+        # A new interpreter, as the user's own session is (the user's tests never run in the warm worker).
         run = workspace.run_pytest(targets, timeout=max(self.config.timeout, 600),
-                                   memory_limit_mb=self.config.memory_limit_mb, coverage_of=source_dirs)
+                                   memory_limit_mb=self.config.memory_limit_mb, coverage_of=source_dirs, fresh=True)
         return run.coverage or {}, run
 
     def _prepare(self, selections, before, workspace: Workspace, report: RunReport) -> list[_ModuleWork]:
@@ -417,7 +418,8 @@ class Engine:
         join the kept tests."""
         if not self.config.amplify or not work.kept_source:
             return
-        variants = amplify(work.kept_source, work.source, frozenset(work.amplified))
+        variants = amplify(work.kept_source, work.source, frozenset(work.amplified),
+                           observe=self.config.oracle == "observed")
         work.amplified.update(list_test_units(work.kept_source))
         if variants is None:
             return

@@ -292,6 +292,7 @@ class Workspace:
         coverage_of: Iterable[Path] | None = None,
         order_seed: int | None = None,
         test_seconds: float | None = None,
+        fresh: bool = False,
     ) -> RunResult:
         """Run pytest on ``targets`` (paths or node ids inside the workspace) in a child process.
 
@@ -299,7 +300,8 @@ class Workspace:
         at most ``memory_limit_mb`` MiB, gets an allow-listed environment, and runs each test under the
         guard: a test that tries to write outside its temp dirs, start a process or use the network
         ends ``Outcome.UNSAFE``. ``coverage_of`` names source dirs to measure (line + branch); a test still
-        running after ``test_seconds`` is stopped and fails.
+        running after ``test_seconds`` is stopped and fails. ``fresh``: a new interpreter, not a fork of the
+        warm worker (forks share one memory layout, so object ids and default reprs repeat across them).
         """
         run_dir = self.scratch / f"run{next(self._run_ids)}"
         run_dir.mkdir()
@@ -314,7 +316,7 @@ class Workspace:
         }
         if coverage_of is not None:
             spec["coverage"] = _coverage_spec(run_dir, coverage_of)
-        output, returncode, timed_out = self._launch(run_dir, spec, timeout, memory_limit_mb)
+        output, returncode, timed_out = self._launch(run_dir, spec, timeout, memory_limit_mb, fresh)
         result = _read_results(results, returncode, timed_out, output)
         coverage_json = run_dir / "coverage.json"
         if coverage_of is not None and coverage_json.is_file():
@@ -390,11 +392,12 @@ class Workspace:
         )
         return env
 
-    def _launch(self, run_dir: Path, spec: dict, timeout: float, memory_limit_mb: int) -> tuple[str, int, bool]:
+    def _launch(self, run_dir: Path, spec: dict, timeout: float, memory_limit_mb: int,
+                fresh: bool = False) -> tuple[str, int, bool]:
         spec_path = run_dir / "spec.json"
         spec_path.write_text(json.dumps(spec))
         token = uuid.uuid4().hex
-        worker = self._warm_worker()
+        worker = None if fresh else self._warm_worker()
         if worker is not None:
             output = run_dir / "output.txt"
             ran = worker.run(spec_path, {"TMPDIR": str(run_dir), RUN_TOKEN: token}, output, timeout, memory_limit_mb)

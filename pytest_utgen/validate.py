@@ -337,7 +337,7 @@ class CandidateValidator:
         self.source_dir = workspace.to_workspace(module_path).parent
 
     def _run(self, source: str, targets: list[str] | None = None, order_seed: int | None = None,
-             coverage: bool = False, test_seconds: float | None = None) -> RunResult:
+             coverage: bool = False, test_seconds: float | None = None, fresh: bool = False) -> RunResult:
         self.workspace.add_file(self.relative_path, source)
         return self.workspace.run_pytest(
             targets or [self.relative_path],
@@ -346,6 +346,7 @@ class CandidateValidator:
             order_seed=order_seed,
             coverage_of=[self.source_dir] if coverage else None,
             test_seconds=test_seconds,
+            fresh=fresh,
         )
 
     @staticmethod
@@ -447,7 +448,9 @@ class CandidateValidator:
             if not kept:
                 break
             last = attempt == max(self.reruns, 1) - 1
-            run = self._run(prune(source, kept), order_seed=attempt + 1 if self.reruns else None, coverage=last)
+            # In new interpreters: a value that depends on the memory layout differs there, as in a user's run.
+            run = self._run(prune(source, kept), order_seed=attempt + 1 if self.reruns else None, coverage=last,
+                            fresh=True)
             ok, _ = self._passing_units(run, sorted(kept))
             unstable = kept - ok
             if unstable:

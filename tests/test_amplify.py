@@ -111,6 +111,50 @@ def test_amplify_writes_renamed_variants_with_one_input_changed_and_the_files_he
     assert amplify("def test_nothing():\n    assert True\n", MODULE) is None
 
 
+def test_observation_variants_assert_a_placeholder_on_values_the_test_computes_but_never_checks():
+    tests = ("import os\nfrom shop import Cart, total\n\n\ndef test_cart():\n    cart = Cart()\n"
+             "    cart.add('apple', 3)\n    os.getcwd()\n    n = total(cart)\n    assert n == 3\n"
+             "    m = total(cart)\n    assert m > 0\n")
+    out = amplify(tests, MODULE, limit=100)
+    bodies = {ast.unparse(n).split("\n", 1)[1] for n in ast.parse(out).body if isinstance(n, ast.FunctionDef)}
+    observed = {b for b in bodies if "== None" in b}
+    expected_checks = [
+        "cart = Cart()\n    assert vars(cart) == None\n    cart.add('apple', 3)",  # a class: its attributes
+        "assert cart.add('apple', 3) == None",  # what a bare call returns
+        "cart.add('apple', 3)\n    assert vars(cart) == None\n    os.getcwd()",  # the object after a method call
+        "m = total(cart)\n    assert m == None",  # a value only weakly asserted on
+    ]
+    for check in expected_checks:
+        assert sum(check in b for b in observed) == 1, check
+    assert len(observed) == len(expected_checks) + 1  # and `assert os.getcwd() == None`
+    assert not any("vars(os)" in b or "assert n == None" in b for b in bodies)  # a module; n has its `==`
+    assert not any("== None" in b for b in amplify(tests, MODULE, limit=100, observe=False).split("def ")[1:])
+
+
+def test_a_kept_variant_is_amplified_again_under_its_originals_name():
+    tests = "from shop import bulk\n\n\ndef test_bulk_amp1():\n    assert bulk(2, 3) == 6\n"
+    names = list_test_units(amplify(tests, MODULE, limit=3))
+    assert names == ["test_bulk_amp2", "test_bulk_amp3", "test_bulk_amp4"]
+
+
+def test_an_observation_variant_kills_a_mutant_the_weak_test_lets_through(tmp_path, scripted_model):
+    project = tmp_path / "proj"
+    (project / "src" / "scale").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'scale'\n")
+    (project / "src" / "scale" / "__init__.py").write_text("def double(x):\n    return x * 2\n")
+    reply = "```python\nfrom scale import double\n\n\ndef test_double():\n    result = double(3)\n    assert result > 0\n```"
+    server = scripted_model(lambda messages: reply)
+    runs = {}
+    for amplify_on in (False, True):
+        config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "amplify": amplify_on,
+                                       "paths": [str(project / "src" / "scale")],
+                                       "output_dir": f"tests/utgen_{amplify_on}"})
+        runs[amplify_on] = Engine(config, select_all=True).run().modules[0]
+    assert runs[True].mutants_killed > runs[False].mutants_killed
+    kept = (project / "tests" / "utgen_True" / "test_scale.py").read_text()
+    assert "assert result == 6  # utgen: observed" in kept
+
+
 def test_variants_call_bare_what_the_oracle_wrapped_in_pytest_raises_and_keep_the_models_own():
     tests = ("import pytest\nfrom shop import kind\n\n\ndef test_observed():\n"
              "    with pytest.raises(ValueError):  # utgen: observed\n        kind('guest')\n\n\n"

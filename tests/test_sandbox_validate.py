@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,6 +56,16 @@ def test_each_run_of_the_warm_worker_starts_clean(warm_workspace):
         messages.append(outcomes["test_random"].message)
     assert messages[0] != messages[1]  # not the worker's random sequence repeated
     assert warm_workspace._worker.process.poll() is None  # one worker served both runs
+
+
+def test_a_fresh_run_is_a_new_interpreter_started_by_this_process(warm_workspace):
+    warm_workspace.add_file("tests/test_parent.py", "import os\n\ndef test_parent():\n    assert os.getppid() == 0\n")
+    parents = {}
+    for fresh in (False, True):
+        run = warm_workspace.run_pytest(["tests/test_parent.py"], timeout=60, memory_limit_mb=1024, fresh=fresh)
+        (outcome,) = run.outcomes.values()
+        parents[fresh] = int(re.search(r"assert (\d+) == 0", outcome.message).group(1))
+    assert parents == {False: warm_workspace._worker.process.pid, True: os.getpid()}
 
 
 def test_concurrent_runs_through_the_warm_worker_keep_their_own_results(warm_workspace):
