@@ -8,6 +8,9 @@ Two kinds of variant:
 - **Observations.** A variant checks a value the test computes but never asserts on: a variable it
   assigns, what a call it makes returns, the attributes of an object after a method call. It asserts
   ``== None`` there, a placeholder.
+- **Probes.** A test that builds an object of a class of the module gets, at its end, a call of one of the
+  class's methods that need no argument, a property, or ``len``/``repr``/``str``/``bool``/``list`` where
+  the class defines them, that the test does not use yet; with the same placeholder.
 
 The observed-value oracle then gives every variant the expectations the code meets (a value without a
 literal repr cannot be adopted, and its variant fails), and the engine keeps only variants that pass
@@ -49,7 +52,9 @@ def amplify(test_source: str, module_source: str, skip: frozenset[str] = frozens
     taken = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     imported = {(a.asname or a.name).split(".")[0] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
                 for a in n.names}
-    per_test = [(_observations(node, lines, imported) if observe else []) + _variants(node, lines, constants)
+    probes = class_probes(module_source) if observe else {}
+    per_test = [(_observations(node, lines, imported) + _probes(node, lines, probes) if observe else [])
+                + _variants(node, lines, constants)
                 for node in tree.body
                 if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and not node.decorator_list
                 and node.name not in skip]
@@ -210,6 +215,60 @@ def _observations(function: ast.FunctionDef, lines: list[str], imported: set[str
                 checks = [f"assert vars({call.func.value.id}) == None"]
         made.extend(text[:row] + [indent + check] + text[row:] for check in checks)
     return [(function.name, "\n".join(variant)) for variant in made]
+
+
+# A dunder the class defines -> how a test reaches it ("{}": the object).
+_DUNDER_PROBES = {"__len__": "len({})", "__repr__": "repr({})", "__str__": "str({})", "__bool__": "bool({})",
+                  "__iter__": "list({})"}
+_MAX_PROBES = 12  # per test
+
+
+def class_probes(module_source: str) -> dict[str, list[str]]:
+    """Per class of the module, the expressions that reach its code without an argument (``{}`` stands
+    for the object): its public methods whose parameters all have defaults, its properties, and the
+    builtins behind the dunders it defines."""
+    probes: dict[str, list[str]] = {}
+    for node in ast.parse(module_source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        found = []
+        for item in node.body:
+            if not isinstance(item, ast.FunctionDef):
+                continue
+            decorators = {ast.unparse(d) for d in item.decorator_list}
+            if item.name in _DUNDER_PROBES:
+                found.append(_DUNDER_PROBES[item.name])
+            elif item.name.startswith("_") or decorators & {"staticmethod", "classmethod"} \
+                    or any(d.endswith((".setter", ".deleter")) for d in decorators):
+                continue
+            elif "property" in decorators:
+                found.append(f"{{}}.{item.name}")
+            elif not decorators:
+                arguments = item.args
+                required = len(arguments.posonlyargs) + len(arguments.args) - len(arguments.defaults) - 1
+                if required <= 0 and all(d is not None for d in arguments.kw_defaults):
+                    found.append(f"{{}}.{item.name}()")
+        probes[node.name] = found
+    return probes
+
+
+def _probes(function: ast.FunctionDef, lines: list[str], probes: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(test name, variant text) for each probe of a class whose object ``function`` builds at its top level
+    (``name = Class(...)``) and does not use yet, asserted at the end of the test."""
+    start, end = node_span(function)
+    text = lines[start - 1:end]
+    body = ast.unparse(function)
+    indent = text[function.body[0].lineno - start][: function.body[0].col_offset]
+    made = []
+    for statement in function.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Call):
+            name = statement.targets[0].id
+            for probe in probes.get(ast.unparse(statement.value.func).split(".")[-1], [])[:_MAX_PROBES]:
+                expression = probe.format(name)
+                if expression not in body:
+                    made.append((function.name, "\n".join(text + [f"{indent}assert {expression} == None"])))
+    return made
 
 
 def input_literals(function: ast.FunctionDef) -> list[ast.expr]:

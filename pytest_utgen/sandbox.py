@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -374,7 +375,7 @@ class Workspace:
         imports also in the workspace (the project's copy), as they would in the user's session."""
         return {"test_allowed": [str(run_dir)], "outside_tests": [str(self.tmp)]}
 
-    def _child_env(self, run_dir: Path, token: str) -> dict[str, str]:
+    def _child_env(self, run_dir: Path, token: str, hash_seed: str = "0") -> dict[str, str]:
         """The allow-listed environment of a child: no secrets, HOME and the temp dir inside ``run_dir``."""
         env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWED or k.startswith(ENV_PREFIXES)}
         # An empty HOME outside the run dir: like the user's real one, a test may read it but not write to it.
@@ -386,7 +387,7 @@ class Workspace:
             PYTHONNOUSERSITE="1",
             TMPDIR=str(run_dir),
             HOME=str(home),
-            PYTHONHASHSEED="0",
+            PYTHONHASHSEED=hash_seed,
             NO_PROXY="*",
             **{RUN_TOKEN: token},
         )
@@ -407,7 +408,9 @@ class Workspace:
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest_utgen._child", str(spec_path)],
             cwd=self.root,
-            env=self._child_env(run_dir, token),
+            # A fresh run hashes strings as a user's session does, with a seed of its own: a test that
+            # relies on the iteration order of a set of strings fails here, not only on the user's machine.
+            env=self._child_env(run_dir, token, str(random.randrange(1, 2**32)) if fresh else "0"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

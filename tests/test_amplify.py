@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from conftest import GOOD_REPLIES, module_of
-from pytest_utgen.amplify import amplify, input_literals, module_constants, replacements
+from pytest_utgen.amplify import amplify, class_probes, input_literals, module_constants, replacements
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine
 from pytest_utgen.validate import list_test_units
@@ -129,6 +129,52 @@ def test_observation_variants_assert_a_placeholder_on_values_the_test_computes_b
     assert len(observed) == len(expected_checks) + 1  # and `assert os.getcwd() == None`
     assert not any("vars(os)" in b or "assert n == None" in b for b in bodies)  # a module; n has its `==`
     assert not any("== None" in b for b in amplify(tests, MODULE, limit=100, observe=False).split("def ")[1:])
+
+
+BOX = '''
+class Box:
+    def __init__(self, items=()):
+        self.items = list(items)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __repr__(self):
+        return f"Box({self.items!r})"
+
+    @property
+    def empty(self):
+        return not self.items
+
+    @empty.setter
+    def empty(self, value):
+        self.items = []
+
+    def add(self, item):
+        self.items.append(item)
+
+    def first(self, default=None):
+        return self.items[0] if self.items else default
+
+    @staticmethod
+    def make():
+        return Box()
+
+    def _private(self):
+        return 1
+'''
+
+
+def test_class_probes_are_what_reaches_a_classes_code_without_an_argument():
+    assert class_probes(BOX) == {"Box": ["len({})", "repr({})", "{}.empty", "{}.first()"]}
+
+
+def test_a_test_that_builds_an_object_gets_a_probe_variant_for_each_probe_it_does_not_use():
+    tests = "from m import Box\n\n\ndef test_box():\n    box = Box([1])\n    box.add(2)\n    assert len(box) == 2\n"
+    out = amplify(tests, BOX, limit=100)
+    ends = [ast.unparse(n).splitlines()[-1].strip() for n in ast.parse(out).body if isinstance(n, ast.FunctionDef)]
+    probes = [e for e in ends if e != "assert len(box) == 2"]
+    assert probes == ["assert repr(box) == None", "assert box.empty == None", "assert box.first() == None"]
 
 
 def test_a_kept_variant_is_amplified_again_under_its_originals_name():

@@ -68,6 +68,19 @@ def test_a_fresh_run_is_a_new_interpreter_started_by_this_process(warm_workspace
     assert parents == {False: warm_workspace._worker.process.pid, True: os.getpid()}
 
 
+def test_fresh_runs_hash_strings_with_a_seed_of_their_own(warm_workspace):
+    """Candidate runs are reproducible (one seed); the final reruns vary it as users' sessions do."""
+    warm_workspace.add_file("tests/test_hash.py", "def test_hash():\n    assert hash('utgen') == 0\n")
+
+    def seen(fresh):
+        run = warm_workspace.run_pytest(["tests/test_hash.py"], timeout=60, memory_limit_mb=1024, fresh=fresh)
+        (outcome,) = run.outcomes.values()
+        return re.search(r"assert (-?\d+) == 0", outcome.message).group(1)
+
+    assert len({seen(False) for _ in range(2)}) == 1
+    assert len({seen(True) for _ in range(3)}) == 3
+
+
 def test_concurrent_runs_through_the_warm_worker_keep_their_own_results(warm_workspace):
     for n in range(4):
         warm_workspace.add_file(f"tests/test_p{n}.py", f"def test_{n}():\n    assert {n} % 2 == 0\n")
