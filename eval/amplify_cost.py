@@ -1,10 +1,12 @@
-"""What one amplification of a kept test file costs in the sandbox, step by step.
+"""What one amplification of a kept test file costs in the sandbox, step by step, and what it adds.
 
     python -m eval.amplify_cost eval/results/fresh-8/runs/pipeline-eval-2026-11-27T090735Z.json uritemplate.variable
 
 Takes the pipeline's kept file for the module from a saved eval run, amplifies its tests and times what the
 engine then runs: the variants with the observed-value oracle, the kept tests against all the module's
-mutants, and the variants against only the survivors (what the engine does) or against all mutants.
+mutants, and the variants against only the survivors (what the engine does) or against all mutants. Then,
+as the engine does, a greedy cover picks the variants that add a line, branch or killed mutant; their
+counts are given for input variants alone and with observation and probe variants (``observe``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from pytest_utgen.amplify import amplify
 from pytest_utgen.mutate import find_mutants
 from pytest_utgen.sandbox import Workspace
-from pytest_utgen.validate import MUTANT_TEST_SECONDS, CandidateValidator, list_test_units
+from pytest_utgen.validate import MUTANT_TEST_SECONDS, CandidateValidator, greedy_cover, list_test_units, unit_of
 
 from .harness import pypi_tasks
 
@@ -45,23 +47,50 @@ def main(argv: list[str] | None = None) -> int:
         with Workspace(project, {project}) as workspace:
             validator = CandidateValidator(workspace, "tests/test_cost.py", module_path, 60, 2048, 1, args.module,
                                            oracle=True)
-            variants = amplify(kept, source)
             mutants = find_mutants(source)
-            timings = {"kept tests": len(list_test_units(kept)), "variants": len(list_test_units(variants or "")),
-                       "mutants": len(mutants)}
+            timings: dict = {"kept tests": len(list_test_units(kept)), "mutants": len(mutants)}
 
-            def timed(name, call):
+            def timed(into: dict, name: str, call):
                 started = time.perf_counter()
                 value = call()
-                timings[f"{name} s"] = round(time.perf_counter() - started, 1)
+                into[f"{name} s"] = round(time.perf_counter() - started, 1)
                 return value
 
-            passing = timed("variants with the oracle", lambda: validator.passing(variants, MUTANT_TEST_SECONDS))
-            timings["variants passing"] = len(passing.kept)
-            base = timed("kept tests x all mutants", lambda: validator.mutation_run(kept, mutants))
+            base = timed(timings, "kept tests x all mutants", lambda: validator.mutation_run(kept, mutants))
             timings["survivors"] = len(base.survived)
-            timed("variants x survivors", lambda: validator.mutation_run(passing.kept_source, base.survived))
-            timed("variants x all mutants", lambda: validator.mutation_run(passing.kept_source, mutants))
+            # Branch arcs only, as the engine counts them: the module's, from a coverage run of the kept tests.
+            coverage = validator.validate(kept, quick=True).coverage
+            branches = set(coverage.executed_branches) | set(coverage.missing_branches) if coverage else set()
+            held = {("line", n) for lines in base.lines.values() for n in lines} \
+                | {("arc", a) for arcs in base.arcs.values() for a in arcs if a in branches} \
+                | {("mutant", m) for m in base.killed}
+            for observe in (False, True):
+                step: dict = {}
+                timings["inputs and observations" if observe else "inputs only"] = step
+                variants = amplify(kept, source, observe=observe)
+                step["variants"] = len(list_test_units(variants or ""))
+                if variants is None:
+                    continue
+                passing = timed(step, "variants with the oracle",
+                                lambda: validator.passing(variants, MUTANT_TEST_SECONDS))
+                step["variants passing"] = len(passing.kept)
+                if not passing.kept_source:
+                    continue
+                run = timed(step, "variants x survivors",
+                            lambda: validator.mutation_run(passing.kept_source, base.survived))
+                if not observe:
+                    timed(step, "variants x all mutants", lambda: validator.mutation_run(passing.kept_source, mutants))
+                contributions: dict[str, set] = {}
+                for nodeid in run.lines.keys() | run.kills.keys():
+                    contributions.setdefault(unit_of(nodeid), set()).update(
+                        {("line", n) for n in run.lines.get(nodeid, ())}
+                        | {("arc", a) for a in run.arcs.get(nodeid, ()) if a in branches}
+                        | {("mutant", m) for m in run.kills.get(nodeid, ())})
+                chosen = greedy_cover(passing.kept, contributions, held)
+                gained = set().union(*(contributions[u] for u in chosen)) - held if chosen else set()
+                step["variants kept"] = len(chosen)
+                for kind in ("line", "arc", "mutant"):
+                    step[f"{kind}s added"] = sum(1 for item in gained if item[0] == kind)
     print(json.dumps(timings, indent=2))
     return 0
 

@@ -307,7 +307,7 @@ def _warm_up(plugin_options: list[str]) -> None:
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # fd 1 carries the answers: nothing of the session may reach it
     try:
-        with contextlib.redirect_stdout(open(os.devnull, "w")) as sink, sink:  # noqa: SIM115
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
             pytest.main([empty, "-q", "--rootdir", empty, "-o", "addopts=", *plugin_options])
     finally:
         os.dup2(answers, 1)

@@ -30,6 +30,7 @@ ENV_PREFIXES = ("LC_",)
 RUN_TOKEN = "UTGEN_SANDBOX_RUN"
 # Plugins off in every child: no cache written, no utgen inside utgen, no reordering but our own seed.
 PLUGIN_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:utgen", "-p", "no:randomly")
+START_SECONDS = 60  # for the warm worker to start a run (the first waits for its imports and warm-up)
 
 
 class Outcome(str, Enum):
@@ -127,7 +128,10 @@ class _WarmWorker:
 
     def _read_answers(self) -> None:
         for line in self.process.stdout:
-            answer = json.loads(line)
+            try:
+                answer = json.loads(line)
+            except ValueError:  # not an answer: the worker writes nothing else there, but never trust it
+                continue
             with self._lock:
                 run = self._runs.get(answer["id"])
             if run is None:
@@ -161,7 +165,10 @@ class _WarmWorker:
                 self.alive = False
                 return None
         try:
-            if not run.started.wait(30) or run.pid is None:
+            if not run.started.wait(START_SECONDS) or run.pid is None:
+                # Stopped, so that it cannot start this run later, alongside the fresh child that runs it now.
+                self.alive = False
+                _kill_group(self.process.pid)
                 return None
             timed_out = not run.ended.wait(timeout)
             _kill_group(run.pid)  # on time out the fork; else whatever it left in its session
