@@ -23,6 +23,7 @@ import os
 import random
 import signal
 import sys
+import time
 
 import pytest
 
@@ -151,7 +152,15 @@ class MutantRunner:
         for mutant in self.mutants:
             setattr(builtins, SWITCH, mutant.id)
             covering = [item for item in passing if lines_of is None or mutant.line in lines_of[item.nodeid]]
-            killed_by = [item.nodeid for item in covering if not passes(item)]
+            killed_by = []
+            for item in covering:
+                started = time.perf_counter()
+                if not passes(item):
+                    killed_by.append(item.nodeid)
+                    if time.perf_counter() - started >= self.seconds:
+                        # The mutant hangs: each later test that reaches it would wait out the limit too
+                        # (150 amplified variants, 5 minutes); it is killed already.
+                        break
             self.stream.emit(event="mutant", id=mutant.id, ran=len(covering), killed_by=killed_by)
         setattr(builtins, SWITCH, 0)
         return True

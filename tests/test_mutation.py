@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import re
 import shutil
+import time
 from pathlib import Path
 
 from conftest import GOOD_REPLIES, module_of
@@ -93,6 +94,25 @@ def test_the_mutant_run_reports_per_test_lines_kills_and_survivors(example_proje
     assert boundary in run.survived  # apply_discount(0, ...) would tell it apart; no test calls it
     assert not any(m.line in (21, 22, 23) for m in set(mutants) - set(run.survived))  # add_tax: never run
     assert (module.read_text() == (Path(__file__).parents[1] / "examples/shopkit/src/shopkit/pricing.py").read_text())
+
+
+def test_a_mutant_that_hangs_stops_at_the_first_test_it_hangs(example_project):
+    """Every later test that reaches it would wait out the limit too: it is killed already."""
+    hanging = "".join(f"def test_waits_{n}():\n    while apply_discount(1000, 10) != 900:\n        pass\n\n\n"
+                      for n in range(6))
+    (example_project / "tests" / "test_waits.py").write_text(
+        f"from shopkit.pricing import apply_discount\n\n\n{hanging}")
+    module = example_project / "src" / "shopkit" / "pricing.py"
+    mutants = find_mutants(module.read_text())
+    with Workspace(example_project, [example_project / "src"]) as workspace:
+        started = time.perf_counter()
+        run = workspace.run_mutants(["tests/test_waits.py"], "shopkit.pricing", workspace.to_workspace(module),
+                                    mutants, timeout=300, memory_limit_mb=2048, test_seconds=1.0)
+        seconds = time.perf_counter() - started
+    first, *others = (run.kills.get(f"tests/test_waits.py::test_waits_{n}", set()) for n in range(6))
+    hung = first - set().union(*others)  # killed by the first test only: it hung, the others never ran
+    assert run.error is None and len(hung) >= 2 and first == run.killed
+    assert seconds < 6 * len(hung) / 2  # not all six tests waiting out their second under each of them
 
 
 WEAK = """```python
