@@ -21,7 +21,13 @@ from pathlib import Path
 from pytest_utgen.amplify import amplify
 from pytest_utgen.mutate import find_mutants
 from pytest_utgen.sandbox import Workspace
-from pytest_utgen.validate import MUTANT_TEST_SECONDS, CandidateValidator, greedy_cover, list_test_units, unit_of
+from pytest_utgen.validate import (
+    MUTANT_TEST_SECONDS,
+    CandidateValidator,
+    contributions,
+    greedy_cover,
+    list_test_units,
+)
 
 from .harness import pypi_tasks
 
@@ -80,14 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                             lambda: validator.mutation_run(passing.kept_source, base.survived))
                 if not observe:
                     timed(step, "variants x all mutants", lambda: validator.mutation_run(passing.kept_source, mutants))
-                contributions: dict[str, set] = {}
-                for nodeid in run.lines.keys() | run.kills.keys():
-                    contributions.setdefault(unit_of(nodeid), set()).update(
-                        {("line", n) for n in run.lines.get(nodeid, ())}
-                        | {("arc", a) for a in run.arcs.get(nodeid, ()) if a in branches}
-                        | {("mutant", m) for m in run.kills.get(nodeid, ())})
-                chosen = greedy_cover(passing.kept, contributions, held)
-                gained = set().union(*(contributions[u] for u in chosen)) - held if chosen else set()
+                held_by = {unit: {item for item in items if item[0] != "arc" or item[1] in branches}
+                           for unit, items in contributions(run).items()}
+                chosen = greedy_cover(passing.kept, held_by, held)
+                gained = set().union(*(held_by[u] for u in chosen)) - held if chosen else set()
                 step["variants kept"] = len(chosen)
                 for kind in ("line", "arc", "mutant"):
                     step[f"{kind}s added"] = sum(1 for item in gained if item[0] == kind)

@@ -195,10 +195,9 @@ def _observations(function: ast.FunctionDef, lines: list[str], imported: set[str
         row = statement.end_lineno - start + 1  # where a line after the statement goes
         indent = text[statement.lineno - start][: statement.col_offset]
         checks = []
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
-                and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Call):
-            name = statement.targets[0].id
-            called = ast.unparse(statement.value.func).split(".")[-1]
+        assigned = _call_assignment(statement)
+        if assigned is not None:
+            name, called = assigned
             if called[:1].isupper():
                 checks = [f"assert vars({name}) == None"]
             elif name not in asserted:
@@ -215,6 +214,14 @@ def _observations(function: ast.FunctionDef, lines: list[str], imported: set[str
                 checks = [f"assert vars({call.func.value.id}) == None"]
         made.extend(text[:row] + [indent + check] + text[row:] for check in checks)
     return [(function.name, "\n".join(variant)) for variant in made]
+
+
+def _call_assignment(statement: ast.stmt) -> tuple[str, str] | None:
+    """For ``name = f(...)`` or ``name = a.f(...)``: (``name``, ``f``); else None."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+            and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Call):
+        return statement.targets[0].id, ast.unparse(statement.value.func).split(".")[-1]
+    return None
 
 
 # A dunder the class defines -> how a test reaches it ("{}": the object).
@@ -261,10 +268,10 @@ def _probes(function: ast.FunctionDef, lines: list[str], probes: dict[str, list[
     indent = text[function.body[0].lineno - start][: function.body[0].col_offset]
     made = []
     for statement in function.body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
-                and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Call):
-            name = statement.targets[0].id
-            for probe in probes.get(ast.unparse(statement.value.func).split(".")[-1], [])[:_MAX_PROBES]:
+        assigned = _call_assignment(statement)
+        if assigned is not None:
+            name, called = assigned
+            for probe in probes.get(called, [])[:_MAX_PROBES]:
                 expression = probe.format(name)
                 if expression not in body:
                     made.append((function.name, "\n".join(text + [f"{indent}assert {expression} == None"])))

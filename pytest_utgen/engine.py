@@ -25,6 +25,7 @@ from .validate import (
     MUTANT_TEST_SECONDS,
     CandidateValidator,
     absolute_imports,
+    contributions,
     greedy_cover,
     import_lines,
     import_missing_names,
@@ -435,17 +436,17 @@ class Engine:
             if run.error is not None:
                 return
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
-            contributions = {unit: {item for item in items if item[0] != "arc" or item[1] in work.arcs}
-                             for unit, items in _contributions(run).items()}
+            held_by = {unit: {item for item in items if item[0] != "arc" or item[1] in work.arcs}
+                       for unit, items in contributions(run).items()}
             # Passed in this second run too: one that fails here depends on what ran before it.
             reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
-            chosen = greedy_cover([u for u in passing.kept if u in reliable], contributions, held)
+            chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
             if not chosen:
                 return
             merged = merge_sources(work.kept_source, prune(passing.kept_source, set(chosen)))
             work.kept_source = merged.source
             before = work.percent()
-            for kind, item in set().union(*(contributions[u] for u in chosen)):
+            for kind, item in set().union(*(held_by[u] for u in chosen)):
                 if kind == "line":
                     work.executed.add(item)
                 elif kind == "arc":
@@ -463,12 +464,12 @@ class Engine:
         if run.error is not None:
             report.dropped.append(Dropped("mutation run", f"no mutation score: {run.error.strip()[-300:]}"))
             return
-        contributions = _contributions(run)
+        held_by = contributions(run)
         units = list_test_units(work.kept_source)
         # A unit fails with any of its cases (parametrized), and when none of them ran.
         failed = {unit_of(n) for n in run.failed} | (set(units) - {unit_of(n) for n in run.passed})
         work.quarantine(work.kept_source, {u: "failed when run once more, before its mutants" for u in failed})
-        chosen = greedy_cover([u for u in units if u not in failed], contributions)
+        chosen = greedy_cover([u for u in units if u not in failed], held_by)
         redundant = [u for u in units if u not in failed and u not in chosen]
         report.dropped.extend(Dropped(u, "adds no line, branch or killed mutant to the other kept tests")
                               for u in redundant)
@@ -657,16 +658,6 @@ def _kept_mutation_run(work: _ModuleWork, validator: CandidateValidator) -> Muta
         run = _mutation_run(work, validator, work.kept_source, find_mutants(work.source))
         work.kept_run = (work.kept_source, run)
     return work.kept_run[1]
-
-
-def _contributions(run: MutationRun) -> dict[str, set]:
-    """What each test unit holds of a mutant run: ("line", n), ("arc", (a, b)) and ("mutant", id) items."""
-    contributions: dict[str, set] = {}
-    for nodeid in run.lines.keys() | run.kills.keys():
-        contributions.setdefault(unit_of(nodeid), set()).update(
-            {("line", n) for n in run.lines.get(nodeid, ())} | {("arc", a) for a in run.arcs.get(nodeid, ())}
-            | {("mutant", m) for m in run.kills.get(nodeid, ())})
-    return contributions
 
 
 def _target_of(targets: list[Target], mutant: Mutant) -> Target | None:

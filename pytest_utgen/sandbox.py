@@ -171,10 +171,9 @@ class _WarmWorker:
                 _kill_group(self.process.pid)
                 return None
             timed_out = not run.ended.wait(timeout)
-            _kill_group(run.pid)  # on time out the fork; else whatever it left in its session
+            _kill_tree(run.pid, env[RUN_TOKEN])  # on time out the fork; else whatever it left behind
             if timed_out:
                 run.ended.wait(10)
-            _kill_with_env(f"{RUN_TOKEN}={env[RUN_TOKEN]}")
             return (run.returncode if run.returncode is not None else -signal.SIGKILL), timed_out
         finally:
             if run.pid is not None and not run.ended.is_set():  # interrupted while it ran
@@ -429,14 +428,14 @@ class Workspace:
             output, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_tree(process, token)
+            _kill_tree(process.pid, token)
             output, _ = process.communicate()
         except BaseException:
-            _kill_tree(process, token)
+            _kill_tree(process.pid, token)
             process.wait()
             raise
         finally:
-            _kill_tree(process, token)  # whatever it left behind, in its group or in new sessions
+            _kill_tree(process.pid, token)  # whatever it left behind, in its group or in new sessions
         return output.decode("utf-8", "replace"), process.returncode, timed_out
 
     def _warm_worker(self) -> _WarmWorker | None:
@@ -468,10 +467,10 @@ class Workspace:
         return files
 
 
-def _kill_tree(process: subprocess.Popen, token: str) -> None:
+def _kill_tree(pid: int, token: str) -> None:
     """Kill the child's process group and every process carrying the run's token in its environment
     (descendants that started a new session escape the group but inherit the environment)."""
-    _kill_group(process.pid)
+    _kill_group(pid)
     _kill_with_env(f"{RUN_TOKEN}={token}")
 
 

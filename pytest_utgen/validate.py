@@ -294,6 +294,17 @@ def body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return ast.dump(ast.Module(body=node.body, type_ignores=[]))
 
 
+def contributions(run: MutationRun) -> dict[str, set]:
+    """What each test unit holds of a mutant run: ("line", n), ("arc", (a, b)) and ("mutant", id) items,
+    what :func:`greedy_cover` picks from."""
+    found: dict[str, set] = {}
+    for nodeid in run.lines.keys() | run.kills.keys():
+        found.setdefault(unit_of(nodeid), set()).update(
+            {("line", n) for n in run.lines.get(nodeid, ())} | {("arc", a) for a in run.arcs.get(nodeid, ())}
+            | {("mutant", m) for m in run.kills.get(nodeid, ())})
+    return found
+
+
 def greedy_cover(units: list[str], contributions: dict[str, set], covered: set = frozenset()) -> list[str]:
     """The keep set: repeatedly the unit adding the most not yet covered (lines, branches, killed mutants;
     ``covered`` is held already), until none adds anything; ties go to the earlier unit. The chosen units,
