@@ -160,6 +160,53 @@ def test_training_end_to_end_on_cpu_and_the_adapter_loads_in_llama_cpp(tiny_mode
         assert comparison.within("f32"), comparison
 
 
+def test_gguf_adapter_converts_back_to_peft_and_starts_continued_training(tiny_model, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from trainer.config import load_train_config
+    from trainer.gguf_io import read_lora_gguf, write_lora_gguf
+    from trainer.train import build_model
+
+    hf_dir, _, tokenizer = tiny_model
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+    original = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                               task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, parameter in original.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)  # PEFT starts B at zero: make the adapter change the output
+    original.save_pretrained(tmp_path / "peft")
+    gguf_adapter = write_lora_gguf(tmp_path / "peft", 2, tmp_path / "adapter.gguf", "f32")
+
+    converted = read_lora_gguf(gguf_adapter, tmp_path / "back")
+    settings = json.loads((converted / "adapter_config.json").read_text())
+    assert (settings["r"], settings["lora_alpha"]) == (4, 8.0)
+    assert settings["target_modules"] == ["down_proj", "q_proj", "v_proj"]
+    with pytest.raises(FileExistsError):
+        read_lora_gguf(gguf_adapter, tmp_path / "back")
+    with pytest.raises(ValueError, match="not a GGUF LoRA adapter"):
+        read_lora_gguf(tiny_model[1], tmp_path / "not-an-adapter")
+
+    ids = torch.tensor([tokenizer("def add(a, b):\n    return a + b", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        expected = original.eval()(ids).logits
+        fresh = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+        reloaded = PeftModel.from_pretrained(fresh, str(converted)).eval()(ids).logits
+        plain = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).eval()(ids).logits
+    assert not torch.allclose(plain, expected, atol=1e-3)
+    assert torch.allclose(reloaded, expected, atol=1e-5)
+
+    # Continued training: the model starts at the GGUF adapter's weights, and they are trainable.
+    config = load_train_config(write_cpu_config(tmp_path, hf_dir, f'init_adapter = "{gguf_adapter}"\n'))
+    started = build_model(config, hf_dir).eval()
+    with torch.no_grad():
+        assert torch.allclose(started(ids).logits, expected, atol=1e-5)
+    trainable = [n for n, p in started.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+
+
 def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
     from trainer.config import load_train_config
     from trainer.train import train

@@ -47,6 +47,9 @@ class TrainConfig:
     save_every: int = 100
     seed: int = 0
     export_gguf: bool = True
+    # Start the LoRA weights from this adapter (a PEFT folder or a GGUF adapter, e.g. the shipped one)
+    # instead of zeros: continued training. Its rank and alpha replace lora_r and lora_alpha.
+    init_adapter: str | None = None
     adapter_dtype: str = "f16"
 
     def validate(self) -> None:
@@ -88,6 +91,8 @@ def load_train_config(path: Path, **overrides) -> TrainConfig:
     raw["base"] = anchor(raw["base"])
     raw["data"] = [anchor(d) for d in raw.get("data", [])]
     raw["output_dir"] = anchor(raw.get("output_dir", TrainConfig.output_dir))
+    if raw.get("init_adapter"):
+        raw["init_adapter"] = anchor(raw["init_adapter"])
     config = TrainConfig(**raw)
     config.validate()
     return config

@@ -85,6 +85,66 @@ def write_lora_gguf(adapter_dir: Path, n_blocks: int, target: Path, dtype: str =
     return target
 
 
+LORA_MODULES = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+
+
+def read_lora_gguf(gguf_path: Path, adapter_dir: Path, lora_dropout: float = 0.0) -> Path:
+    """Convert a GGUF LoRA adapter (llama.cpp's layout, as ``write_lora_gguf`` writes it) to a PEFT folder.
+
+    The inverse of ``write_lora_gguf``: the shipped adapter exists only as GGUF, and expert iteration and
+    continued training need it in PEFT. Rank comes from the tensor shapes, alpha from the header.
+    """
+    import gguf
+    from safetensors.numpy import save_file
+
+    if adapter_dir.exists():
+        raise FileExistsError(f"{adapter_dir} exists: convert into a new folder")
+    reader = gguf.GGUFReader(str(gguf_path))
+    kind = reader.fields.get("adapter.type")
+    if kind is None or kind.contents() != "lora":
+        raise ValueError(f"{gguf_path} is not a GGUF LoRA adapter (no adapter.type = lora)")
+    alpha = float(reader.fields["adapter.lora.alpha"].contents())
+    arrays = {t.name: np.array(t.data, dtype=np.float32) for t in reader.tensors}
+    n_blocks = 1 + max(int(name.split(".")[1]) for name in arrays if name.startswith("blk."))
+    hf_of = {}
+    for block in range(n_blocks):
+        for module in LORA_MODULES:
+            hf_name = f"model.layers.{block}.{module}"
+            hf_of[gguf_tensor_name(hf_name + ".weight", n_blocks)] = hf_name
+    tensors: dict[str, np.ndarray] = {}
+    ranks, modules = set(), set()
+    for name, value in arrays.items():
+        base, _, part = name.rpartition(".")
+        if part not in ("lora_a", "lora_b") or base not in hf_of:
+            raise ValueError(f"unexpected tensor {name} in {gguf_path}")
+        hf_name = hf_of[base]
+        modules.add(hf_name.rsplit(".", 1)[1])
+        ranks.add(value.shape[0] if part == "lora_a" else value.shape[1])
+        tensors[f"base_model.model.{hf_name}.lora_{part[-1].upper()}.weight"] = np.ascontiguousarray(value)
+    if len(ranks) != 1:
+        raise ValueError(f"{gguf_path}: tensors of several ranks {sorted(ranks)}")
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": ranks.pop(), "lora_alpha": alpha,
+              "lora_dropout": lora_dropout, "target_modules": sorted(modules), "bias": "none",
+              "base_model_name_or_path": None, "inference_mode": False}
+    tmp = Path(tempfile.mkdtemp(prefix=".peft-", dir=adapter_dir.parent if adapter_dir.parent.exists() else None))
+    save_file(tensors, str(tmp / "adapter_model.safetensors"))
+    (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
+    adapter_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, adapter_dir)
+    return adapter_dir
+
+
+def peft_adapter_dir(adapter: Path, scratch: Path) -> Path:
+    """A PEFT folder for ``adapter``: the folder itself, or a GGUF adapter converted into ``scratch``."""
+    if adapter.is_dir():
+        return adapter
+    if adapter.suffix != ".gguf":
+        raise ValueError(f"{adapter}: expected a PEFT adapter folder or a .gguf LoRA adapter")
+    target = scratch / f"{adapter.stem}-peft"
+    return target if (target / "adapter_config.json").is_file() else read_lora_gguf(adapter, target)
+
+
 def _copy_tokenizer_fields(writer, tokenizer_gguf: Path) -> None:
     import gguf
 

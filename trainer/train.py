@@ -92,6 +92,13 @@ def build_model(config: TrainConfig, base_dir: Path, device_map=None):
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
+    if config.init_adapter:
+        from peft import PeftModel
+
+        from .gguf_io import peft_adapter_dir
+
+        start = peft_adapter_dir(Path(config.init_adapter), Path(config.output_dir))
+        return PeftModel.from_pretrained(model, str(start), is_trainable=True)
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,

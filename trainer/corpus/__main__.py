@@ -3,7 +3,7 @@
     python -m trainer.corpus problems            # MBPP + stdlib + PyPI problems -> problems.jsonl
         [--corpus v2]                            #   ... and whole pinned distributions (stats per source)
     python -m trainer.corpus sample --base HF    # candidate tests from the base model (GPU) -> samples.jsonl
-        [--adapter PEFT_DIR]                     #   ... or from base + a fine-tuned adapter (expert iteration)
+        [--adapter PEFT_DIR|LORA.gguf]           #   ... or from base + a fine-tuned adapter (expert iteration)
     python -m trainer.corpus filter              # execution filter + mutation ranking -> records.jsonl
     python -m trainer.corpus round2 --base HF    # expert iteration: a sampler trained on DIR/records.jsonl,
                                                  #   sampled and filtered again -> DIR-r2/records.jsonl
@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", type=Path, help="problems.jsonl (default: DIR/problems.jsonl)")
     parser.add_argument("--samples", type=Path, help="samples.jsonl (default: DIR/samples.jsonl)")
     parser.add_argument("--base", help="HF folder of the base model, for sampling")
-    parser.add_argument("--adapter", help="PEFT adapter folder merged into the base for sampling (expert iteration)")
+    parser.add_argument("--adapter",
+                        help="PEFT adapter folder or GGUF LoRA adapter merged into the base for sampling (expert iteration)")
     parser.add_argument("--per-problem", type=int, default=4, help="samples per problem")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--batch-tokens", type=int, default=131_072,

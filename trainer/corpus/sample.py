@@ -37,7 +37,8 @@ def sample(
 
     A batch holds at most ``prompts_per_batch`` prompts and ``batch_tokens`` prompt tokens (all samples).
     After ``time_limit`` seconds no new batch starts (each call makes progress; rerun to continue).
-    ``adapter``: a PEFT adapter folder (the trainer's ``OUTPUT_DIR/adapter``), merged into the base.
+    ``adapter``: a PEFT adapter folder (the trainer's ``OUTPUT_DIR/adapter``) or a GGUF LoRA adapter (the
+    shipped one; converted next to ``out_path``), merged into the base.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -53,7 +54,10 @@ def sample(
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        from trainer.gguf_io import peft_adapter_dir
+
+        peft_dir = peft_adapter_dir(Path(adapter), out_path.parent)
+        model = PeftModel.from_pretrained(model, str(peft_dir)).merge_and_unload()
     model.to(device).eval()
     stop_ids = [i for i in (tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id) if i is not None]
     not_generated = torch.tensor(stop_ids + [tokenizer.pad_token_id], device=device)
