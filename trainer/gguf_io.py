@@ -135,14 +135,14 @@ def read_lora_gguf(gguf_path: Path, adapter_dir: Path, lora_dropout: float = 0.0
     return adapter_dir
 
 
-def peft_adapter_dir(adapter: Path, scratch: Path) -> Path:
+def peft_adapter_dir(adapter: Path, scratch: Path, lora_dropout: float = 0.0) -> Path:
     """A PEFT folder for ``adapter``: the folder itself, or a GGUF adapter converted into ``scratch``."""
     if adapter.is_dir():
         return adapter
     if adapter.suffix != ".gguf":
         raise ValueError(f"{adapter}: expected a PEFT adapter folder or a .gguf LoRA adapter")
     target = scratch / f"{adapter.stem}-peft"
-    return target if (target / "adapter_config.json").is_file() else read_lora_gguf(adapter, target)
+    return target if (target / "adapter_config.json").is_file() else read_lora_gguf(adapter, target, lora_dropout)
 
 
 def _copy_tokenizer_fields(writer, tokenizer_gguf: Path) -> None:

@@ -97,7 +97,7 @@ def build_model(config: TrainConfig, base_dir: Path, device_map=None):
 
         from .gguf_io import peft_adapter_dir
 
-        start = peft_adapter_dir(Path(config.init_adapter), Path(config.output_dir))
+        start = peft_adapter_dir(Path(config.init_adapter), Path(config.output_dir), config.lora_dropout)
         return PeftModel.from_pretrained(model, str(start), is_trainable=True)
     lora = LoraConfig(
         r=config.lora_r,
