@@ -21,13 +21,8 @@ from pathlib import Path
 from pytest_utgen.amplify import amplify
 from pytest_utgen.mutate import find_mutants
 from pytest_utgen.sandbox import Workspace
-from pytest_utgen.validate import (
-    MUTANT_TEST_SECONDS,
-    CandidateValidator,
-    contributions,
-    greedy_cover,
-    list_test_units,
-)
+from pytest_utgen.testfile import TestFile
+from pytest_utgen.validate import MUTANT_TEST_SECONDS, CandidateValidator, contributions, greedy_cover
 
 from .harness import pypi_tasks
 
@@ -44,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         parser.error(f"no pipeline row with a test file for {args.module} in {args.result}")
     (task,) = pypi_tasks(args.module_set, None, [args.module])
-    kept = rows[0]["test_source"]
+    kept = TestFile(rows[0]["test_source"])
     with tempfile.TemporaryDirectory(prefix="utgen-amplify-cost-") as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(task.source_root, project, ignore=shutil.ignore_patterns("__pycache__"))
@@ -54,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             validator = CandidateValidator(workspace, "tests/test_cost.py", module_path, 60, 2048, 1, args.module,
                                            oracle=True)
             mutants = find_mutants(source)
-            timings: dict = {"kept tests": len(list_test_units(kept)), "mutants": len(mutants)}
+            timings: dict = {"kept tests": len(kept.units), "mutants": len(mutants)}
 
             def timed(into: dict, name: str, call):
                 started = time.perf_counter()
@@ -74,18 +69,18 @@ def main(argv: list[str] | None = None) -> int:
                 step: dict = {}
                 timings["inputs and observations" if observe else "inputs only"] = step
                 variants = amplify(kept, source, observe=observe)
-                step["variants"] = len(list_test_units(variants or ""))
+                step["variants"] = len(variants.units) if variants else 0
                 if variants is None:
                     continue
                 passing = timed(step, "variants with the oracle",
                                 lambda: validator.passing(variants, MUTANT_TEST_SECONDS))
                 step["variants passing"] = len(passing.kept)
-                if not passing.kept_source:
+                if not passing.kept_file:
                     continue
                 run = timed(step, "variants x survivors",
-                            lambda: validator.mutation_run(passing.kept_source, base.survived))
+                            lambda: validator.mutation_run(passing.kept_file, base.survived))
                 if not observe:
-                    timed(step, "variants x all mutants", lambda: validator.mutation_run(passing.kept_source, mutants))
+                    timed(step, "variants x all mutants", lambda: validator.mutation_run(passing.kept_file, mutants))
                 held_by = {unit: {item for item in items if item[0] != "arc" or item[1] in branches}
                            for unit, items in contributions(run).items()}
                 chosen = greedy_cover(passing.kept, held_by, held)

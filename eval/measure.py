@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pytest_utgen.sandbox import Outcome, Workspace
-from pytest_utgen.validate import list_test_units, prune, unit_of
+from pytest_utgen.testfile import TestFile, unit_of
 
 _RESULT_LINE = re.compile(r"^\s*(\S+__mutmut_\d+): (.+)$")
 
@@ -130,7 +130,7 @@ def measure(source_root: Path, module_file: Path, test_source: str, timeout: flo
             result.all_pass = result.tests_passed == result.tests_run
             if not keep:
                 return result
-            passing_source = prune(test_source, keep) if set(list_test_units(test_source)) != keep else test_source
+            passing_source = TestFile(test_source).prune(keep).source
             test_file.write_text(passing_source)
             workspace.add_file("tests_utgen_eval/test_generated.py", passing_source)
             covered = workspace.run_pytest(["tests_utgen_eval/test_generated.py"], timeout=timeout,

@@ -26,7 +26,7 @@ from itertools import zip_longest
 
 from .oracle import MARK
 from .prompt import node_span
-from .validate import body_key
+from .testfile import TestFile, body_key
 
 MAX_VARIANTS = 150  # per amplification: they run in one child, each under a per-test time limit
 SUFFIX = "_amp"
@@ -34,9 +34,9 @@ _MAX_STRING = 24  # module strings longer than this are messages, not values the
 _MODULE_CONSTANTS = 8  # per type, the most used first
 
 
-def amplify(test_source: str, module_source: str, skip: frozenset[str] = frozenset(),
-            limit: int = MAX_VARIANTS, observe: bool = True) -> str | None:
-    """A test file holding variants of the top-level tests of ``test_source`` (its imports, fixtures and
+def amplify(tests: TestFile, module_source: str, skip: frozenset[str] = frozenset(),
+            limit: int = MAX_VARIANTS, observe: bool = True) -> TestFile | None:
+    """A test file holding variants of the top-level tests of ``tests`` (its imports, fixtures and
     helpers first, none of its tests), each with one observation added (when ``observe``: only an oracle
     can fill in the placeholders) or one input literal changed; None when there is none.
 
@@ -45,8 +45,7 @@ def amplify(test_source: str, module_source: str, skip: frozenset[str] = frozens
     before), parametrized or decorated tests and tests of classes are not amplified; variants kept
     before are, under their original's name.
     """
-    tree = ast.parse(test_source)
-    lines = test_source.splitlines()
+    tree, lines = tests.tree, tests.lines
     constants = module_constants(module_source)
     seen = {body_key(n) for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     taken = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
@@ -86,7 +85,7 @@ def amplify(test_source: str, module_source: str, skip: frozenset[str] = frozens
                                             and n.name.startswith("test"))
                and not (isinstance(n, ast.ClassDef) and n.name.startswith("Test"))]
     head = "\n\n".join("\n".join(lines[s - 1:e]) for s, e in (node_span(n) for n in helpers))
-    return (head + "\n\n\n" if head else "") + "\n\n\n".join(chosen) + "\n"
+    return TestFile((head + "\n\n\n" if head else "") + "\n\n\n".join(chosen) + "\n")
 
 
 def module_constants(module_source: str) -> dict[type, list]:

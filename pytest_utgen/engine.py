@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -21,20 +22,15 @@ from .prompt import SourceChunk, build_messages, build_mutant_messages, build_ta
 from .report import Dropped, ModuleReport, ModuleStatus, RunReport, StopReason
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
 from .targets import Target, find_targets, module_header
+from .testfile import TestFile, unit_of
 from .validate import (
     MUTANT_TEST_SECONDS,
     CandidateValidator,
     absolute_imports,
     contributions,
     greedy_cover,
-    import_lines,
     import_missing_names,
-    list_test_units,
-    merge_sources,
-    prune,
     strip_script_code,
-    unit_of,
-    unit_sources,
     unshadow,
 )
 from .writer import (
@@ -96,7 +92,7 @@ class _ModuleWork:
     source: str
     out_path: Path
     quarantine_path: Path
-    kept_source: str | None = None
+    kept: TestFile | None = None  # the kept tests so far, as one file
     failing: dict[str, str] = field(default_factory=dict)
     failing_sources: dict[str, str] = field(default_factory=dict)
     imports: str = ""
@@ -107,7 +103,13 @@ class _ModuleWork:
     arcs: set[tuple[int, int]] = field(default_factory=set)
     target_visits: Counter[str] = field(default_factory=Counter)  # prompts per target so far
     amplified: set[str] = field(default_factory=set)  # kept tests whose variants were tried
-    kept_run: tuple[str, MutationRun] | None = None  # the kept source and every mutant run against it
+    kept_run: tuple[TestFile, MutationRun] | None = None  # the kept file and every mutant run against it
+    rewrite: bool = False  # a cached module's file lost tests in the run with the suite: write it again
+
+    @cached_property
+    def mutants(self) -> list[Mutant]:
+        """Every mutant of the module."""
+        return find_mutants(self.source)
 
     def absorb(self, coverage: FileCoverage | None) -> None:
         """Add a kept candidate's coverage to the module's union."""
@@ -117,9 +119,9 @@ class _ModuleWork:
             self.taken_arcs.update(coverage.executed_branches)
             self.arcs.update(coverage.executed_branches, coverage.missing_branches)
 
-    def quarantine(self, source: str, failing: dict[str, str]) -> None:
-        """Move the failing tests of ``source`` into the module's quarantine, each with its reason."""
-        for name, text in unit_sources(source, set(failing)).items():
+    def quarantine(self, file: TestFile, failing: dict[str, str]) -> None:
+        """Move the failing tests of ``file`` into the module's quarantine, each with its reason."""
+        for name, text in file.unit_sources(set(failing)).items():
             self.quarantine_text(name, text, failing[name])
 
     def quarantine_text(self, name: str, text: str, reason: str) -> None:
@@ -198,12 +200,23 @@ class Engine:
                 self.on_progress(f"utgen: selected {selection.module.name}: {selection.reason}")
             works = self._prepare(selections, before, workspace, report)
             pending = [w for w in works if w.report.status == ModuleStatus.GENERATED]
-            if pending:
-                backend = self.backend()
-                for work in self._generate_all(pending, workspace, backend):
+            finished: list[_ModuleWork] = []
+            try:
+                if pending:
+                    backend = self.backend()
+                    for work in self._generate_all(pending, workspace, backend):
+                        finished.append(work)
+                        self.on_progress(work.report.progress_line())
+            except BaseException:
+                # Interrupted (Ctrl-C, an error in a later module): the finished modules passed every check
+                # but the run with the suite; their files are written rather than lost.
+                for work in finished:
                     self._write(work)
-                    self.on_progress(work.report.progress_line())
+                raise
             self._run_together(works, workspace, user_tests, source_dirs)
+            for work in works:
+                if work.report.status == ModuleStatus.GENERATED or work.rewrite:
+                    self._write(work)
             if self.identity:
                 report.model_id, report.model_sha256 = self.identity.cache_key, self.identity.sha256
                 report.lora = str(self.identity.lora) if self.identity.lora else None
@@ -230,12 +243,10 @@ class Engine:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _suite_coverage(
-        self, workspace: Workspace, user_tests: list[Path], generated: list[Path], source_dirs: list[Path]
+        self, workspace: Workspace, user_tests: list[Path], generated: list[str], source_dirs: list[Path]
     ) -> tuple[dict[Path, FileCoverage], RunResult | None]:
-        """Run user tests (and generated files) together under coverage of ``source_dirs``."""
-        targets = [str(workspace.to_workspace(t).relative_to(workspace.root)) for t in user_tests] + [
-            self._workspace_relative(g) for g in generated
-        ]
+        """Run user tests (and generated files, workspace-relative) together under coverage of ``source_dirs``."""
+        targets = [str(workspace.to_workspace(t).relative_to(workspace.root)) for t in user_tests] + generated
         if not targets:
             return {}, None
         # A new interpreter, as the user's own session is (the user's tests never run in the warm worker).
@@ -302,15 +313,15 @@ class Engine:
         report.stopped = self._target_pass(work, validator, backend, started + cfg.budget_s * (1 - share),
                                            cfg.max_calls - int(cfg.max_calls * share))
         self._amplify(work, validator)
-        if cfg.mutation and work.kept_source:
+        if cfg.mutation and work.kept:
             report.stopped = self._mutation_pass(work, validator, backend, deadline)
-        if (report.stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept_source) \
+        if (report.stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept) \
                 and not self._coverage_reached(work):
             # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
             report.stopped = self._target_pass(work, validator, backend, deadline, cfg.max_calls)
         self._amplify(work, validator)
         self._settle(work, validator)
-        report.tests_kept = len(list_test_units(work.kept_source)) if work.kept_source else 0
+        report.tests_kept = len(work.kept.units) if work.kept else 0
         report.tests_quarantined = len(work.failing_sources)
         report.seconds = time.perf_counter() - started
         return work
@@ -369,15 +380,15 @@ class Engine:
     def _settle(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """The kept tests as one file get the full checks (candidates were checked quickly one by one); with
         the mutation pass on, then the greedy keep set and the module's mutation score."""
-        if work.kept_source:
-            merged = validator.validate(work.kept_source)
+        if work.kept:
+            merged = validator.validate(work.kept)
             work.report.tests_flaky += len(merged.flaky)
             work.report.dropped.extend(Dropped(unit, "flaky: failed alone or in a random order")
                                        for unit in merged.flaky)
-            work.quarantine(work.kept_source, merged.failing)
-            work.kept_source = merged.kept_source
+            work.quarantine(work.kept, merged.failing)
+            work.kept = merged.kept_file
             self._record_coverage(work.report, merged.coverage)
-        if self.config.mutation and work.kept_source:
+        if self.config.mutation and work.kept:
             self._keep_set(work, validator)
 
     def _mutation_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
@@ -409,30 +420,29 @@ class Engine:
             asked[target.qualname] += 1
             messages = build_mutant_messages(header, work.selection.module.name, target, mutant)
             result, _ = self._try(work, messages, 0.0, validator, backend)
-            if result is not None and result.kept_source:
-                killed = _mutation_run(work, validator, result.kept_source, survivors).killed
+            if result is not None and result.kept_file:
+                killed = _mutation_run(work, validator, result.kept_file, survivors).killed
                 survivors = [m for m in survivors if m.id not in killed]
 
     def _amplify(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """Variants of the kept tests with one input changed (no model call): those that pass, with the
         expectations the oracle observed, and run a line or branch or kill a mutant that no kept test does
         join the kept tests."""
-        if not self.config.amplify or not work.kept_source:
+        if not self.config.amplify or not work.kept:
             return
-        variants = amplify(work.kept_source, work.source, frozenset(work.amplified),
-                           observe=self.config.oracle == "observed")
-        work.amplified.update(list_test_units(work.kept_source))
+        variants = amplify(work.kept, work.source, frozenset(work.amplified), observe=self.config.oracle == "observed")
+        work.amplified.update(work.kept.units)
         if variants is None:
             return
         started = time.perf_counter()
         try:
             passing = validator.passing(variants, test_seconds=MUTANT_TEST_SECONDS)
-            if not passing.kept_source:
+            if not passing.kept_file:
                 return
             # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
             # mutant runs every variant that reaches its line.
             survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
-            run = validator.mutation_run(passing.kept_source, survivors)
+            run = validator.mutation_run(passing.kept_file, survivors)
             if run.error is not None:
                 return
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
@@ -443,8 +453,8 @@ class Engine:
             chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
             if not chosen:
                 return
-            merged = merge_sources(work.kept_source, prune(passing.kept_source, set(chosen)))
-            work.kept_source = merged.source
+            merged = work.kept.merge(passing.kept_file.prune(set(chosen)))
+            work.kept = merged.file
             before = work.percent()
             for kind, item in set().union(*(held_by[u] for u in chosen)):
                 if kind == "line":
@@ -465,17 +475,17 @@ class Engine:
             report.dropped.append(Dropped("mutation run", f"no mutation score: {run.error.strip()[-300:]}"))
             return
         held_by = contributions(run)
-        units = list_test_units(work.kept_source)
+        units = work.kept.units
         # A unit fails with any of its cases (parametrized), and when none of them ran.
         failed = {unit_of(n) for n in run.failed} | (set(units) - {unit_of(n) for n in run.passed})
-        work.quarantine(work.kept_source, {u: "failed when run once more, before its mutants" for u in failed})
+        work.quarantine(work.kept, {u: "failed when run once more, before its mutants" for u in failed})
         chosen = greedy_cover([u for u in units if u not in failed], held_by)
         redundant = [u for u in units if u not in failed and u not in chosen]
         report.dropped.extend(Dropped(u, "adds no line, branch or killed mutant to the other kept tests")
                               for u in redundant)
         report.tests_flaky += len(failed)
-        report.mutants, report.mutants_killed = len(find_mutants(work.source)), len(run.killed)
-        work.kept_source = prune(work.kept_source, set(chosen)) if chosen else None
+        report.mutants, report.mutants_killed = len(work.mutants), len(run.killed)
+        work.kept = work.kept.prune(set(chosen)) if chosen else None
 
     def _coverage_reached(self, work: _ModuleWork) -> bool:
         return bool(work.statements) and work.percent() >= self.config.target_coverage
@@ -506,7 +516,7 @@ class Engine:
             report.dropped.append(Dropped(f"reply {report.attempts}", str(exc)))
             return None, f"{exc}. Reply with one ```python code block holding the whole test file."
         module = work.selection.module
-        candidate = absolute_imports(strip_script_code(extracted.code), module.package)
+        candidate = absolute_imports(strip_script_code(TestFile(extracted.code)), module.package)
         candidate = import_missing_names(unshadow(candidate, work.source, module.name), work.source, module.name)
         report.tests_generated += len(extracted.cut)
         for name, text in extracted.cut.items():
@@ -518,22 +528,22 @@ class Engine:
         if result.collect_error:
             why = result.collect_error.strip().splitlines()[-1] if result.collect_error.strip() else "?"
             report.dropped.extend(Dropped(unit, f"its file failed to import or collect: {why}")
-                                  for unit in list_test_units(candidate))
+                                  for unit in candidate.units)
             return result, "It failed to import or collect:\n" + result.collect_error[-MAX_FEEDBACK_CHARS:]
         report.tests_flaky += len(result.flaky)
         report.expectations_adopted += len(result.adopted)
         work.adopted.extend(result.adopted)
-        work.quarantine(result.source, result.failing)
-        work.imports = work.imports or import_lines(result.source)
-        if result.kept_source is None:
+        work.quarantine(result.file, result.failing)
+        work.imports = work.imports or result.file.imports
+        if result.kept_file is None:
             failures = "\n".join(f"{name}: {msg[-300:]}" for name, msg in list(result.failing.items())[:5])
             return result, "None of its tests passed:\n" + failures[-MAX_FEEDBACK_CHARS:]
-        if work.kept_source is None:
-            work.kept_source = result.kept_source
+        if work.kept is None:
+            work.kept = result.kept_file
         else:
-            merged = merge_sources(work.kept_source, result.kept_source)
+            merged = work.kept.merge(result.kept_file)
             report.dropped.extend(Dropped(unit, "the same test as one already kept") for unit in merged.duplicates)
-            work.kept_source = merged.source
+            work.kept = merged.file
         work.absorb(result.coverage)
         return result, None
 
@@ -557,8 +567,8 @@ class Engine:
         prov = make_provenance(work.selection.module.name, work.source, identity.cache_key)
         try:
             written = []
-            if work.kept_source:
-                write_generated(work.out_path, prov, work.kept_source)
+            if work.kept:
+                write_generated(work.out_path, prov, work.kept.source)
                 written.append(work.out_path)
                 report.output = str(work.out_path)
             else:
@@ -599,43 +609,42 @@ class Engine:
 
     def _run_together(self, works: list[_ModuleWork], workspace: Workspace, user_tests: list[Path],
                       source_dirs: list[Path]) -> None:
-        """Run the user's tests and every generated file in one child; drop generated tests that fail there."""
-        by_file = {
-            w.out_path: w for w in works
-            if w.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED)
-            and w.out_path.exists() and is_generated_file(w.out_path)
-        }
-        if not by_file:
+        """Run the user's tests and every module's kept tests in one child; generated tests that fail there go
+        to quarantine. Each module's coverage after is that run's (the next run's, without them, when some
+        failed). Files are not written here: the caller writes each once, after this."""
+        for work in works:
+            if work.report.status == ModuleStatus.CACHED and is_generated_file(work.out_path):
+                work.kept = TestFile(read_generated_body(work.out_path))
+        by_relative = {self._workspace_relative(w.out_path): w for w in works if w.kept
+                       and w.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED)}
+        if not by_relative:
             return
-        for path in by_file:
-            workspace.add_file(self._workspace_relative(path), path.read_text(encoding="utf-8"))
-        by_relative = {self._workspace_relative(p): p for p in by_file}
-        coverage, run = self._suite_coverage(workspace, user_tests, list(by_file), source_dirs)
-        failed_by_file: dict[Path, dict[str, str]] = {}
+        for relative, work in by_relative.items():
+            workspace.add_file(relative, work.kept.source)
+        coverage, run = self._suite_coverage(workspace, user_tests, list(by_relative), source_dirs)
+        failed_by_file: dict[str, dict[str, str]] = {}
         for nodeid, outcome in run.outcomes.items():
-            path = by_relative.get(nodeid.split("::", 1)[0])
-            if path in by_file and outcome.outcome != Outcome.PASSED:
-                failed_by_file.setdefault(path, {})[unit_of(nodeid)] = (
+            relative = nodeid.split("::", 1)[0]
+            if relative in by_relative and outcome.outcome != Outcome.PASSED:
+                failed_by_file.setdefault(relative, {})[unit_of(nodeid)] = (
                     f"fails together with the existing suite: {outcome.outcome.value}: {outcome.message}"
                 )
-        for path, failed in failed_by_file.items():
-            work = by_file[path]
-            body = read_generated_body(path)
-            work.quarantine(body, failed)
-            work.imports = work.imports or import_lines(body)
-            kept = set(list_test_units(body)) - set(failed)
-            work.kept_source = prune(body, kept) if kept else None
+        for relative, failed in failed_by_file.items():
+            work = by_relative[relative]
+            work.quarantine(work.kept, failed)
+            work.imports = work.imports or work.kept.imports
+            kept = set(work.kept.units) - set(failed)
+            work.kept = work.kept.prune(kept) if kept else None
+            work.rewrite = work.report.status == ModuleStatus.CACHED
             work.report.tests_kept = len(kept)
             work.report.tests_quarantined = len(work.failing_sources)
-            self._write(work)
+            if work.kept:
+                workspace.add_file(relative, work.kept.source)
+            else:
+                (workspace.root / relative).unlink(missing_ok=True)
         if failed_by_file:
-            for rel, path in by_relative.items():
-                if path.exists():
-                    workspace.add_file(rel, path.read_text(encoding="utf-8"))
-                else:
-                    (workspace.root / rel).unlink(missing_ok=True)
             coverage, run = self._suite_coverage(
-                workspace, user_tests, [p for p in by_file if p.exists()], source_dirs
+                workspace, user_tests, [r for r, w in by_relative.items() if w.kept], source_dirs
             )
         for work in works:
             cov = coverage.get(work.selection.module.path)
@@ -643,20 +652,20 @@ class Engine:
                 self._record_coverage(work.report, cov)
 
 
-def _mutation_run(work: _ModuleWork, validator: CandidateValidator, source: str, mutants: list[Mutant]):
+def _mutation_run(work: _ModuleWork, validator: CandidateValidator, file: TestFile, mutants: list[Mutant]):
     """``validator.mutation_run``, its seconds counted as the module's sandbox time."""
     started = time.perf_counter()
     try:
-        return validator.mutation_run(source, mutants)
+        return validator.mutation_run(file, mutants)
     finally:
         work.report.sandbox_seconds += time.perf_counter() - started
 
 
 def _kept_mutation_run(work: _ModuleWork, validator: CandidateValidator) -> MutationRun:
     """Every mutant of the module run against the kept tests; run again only when the kept tests changed."""
-    if work.kept_run is None or work.kept_run[0] != work.kept_source:
-        run = _mutation_run(work, validator, work.kept_source, find_mutants(work.source))
-        work.kept_run = (work.kept_source, run)
+    if work.kept_run is None or work.kept_run[0] != work.kept:
+        run = _mutation_run(work, validator, work.kept, work.mutants)
+        work.kept_run = (work.kept, run)
     return work.kept_run[1]
 
 

@@ -15,6 +15,7 @@ import ast
 from dataclasses import dataclass
 
 from .sandbox import Observation
+from .testfile import TestFile
 
 MARK = "  # utgen: observed"
 OBSERVE = "__utgen_observe__"  # the recording check instrumented tests call (the sandbox child defines it)
@@ -33,12 +34,11 @@ class Adopted:
     observed: str  # what the code did: a value's repr, or "raised T"
 
 
-def instrument(source: str, units: set[str]) -> str:
-    """``source`` with every ``assert left == right`` of the test ``units`` turned into the soft, recording
+def instrument(file: TestFile, units: set[str]) -> TestFile:
+    """``file`` with every ``assert left == right`` of the test ``units`` turned into the soft, recording
     ``__utgen_observe__(line, lambda: left, right)``, on the same lines (so tracebacks keep their lines)."""
-    tree = ast.parse(source)
-    lines = source.splitlines()
-    for unit, function in _test_functions(tree).items():
+    lines = list(file.lines)
+    for unit, function in file.unit_nodes.items():
         if unit not in units:
             continue
         for node in ast.walk(function):
@@ -48,17 +48,17 @@ def instrument(source: str, units: set[str]) -> str:
                 indent = lines[node.lineno - 1][: node.col_offset]
                 span = node.end_lineno - node.lineno + 1
                 lines[node.lineno - 1: node.end_lineno] = [indent + check] + [""] * (span - 1)
-    return "\n".join(lines) + "\n"
+    return TestFile("\n".join(lines) + "\n")
 
 
-def adopt(source: str, module: str, observations: dict[str, list[Observation]]) -> tuple[str, list[Adopted]]:
-    """``source`` with what the instrumented run of each test observed (unit -> observations) adopted:
+def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]]
+          ) -> tuple[TestFile, list[Adopted]]:
+    """``file`` with what the instrumented run of each test observed (unit -> observations) adopted:
     mismatched ``==`` expectations replaced by the observed values, the statement that raised wrapped in
-    ``pytest.raises``. Returns the new source and what was replaced. What it cannot rewrite (no literal repr,
+    ``pytest.raises``. Returns the new file and what was replaced. What it cannot rewrite (no literal repr,
     a line seen more than once as in a loop, a raise nested in a block) is left as it is."""
-    tree = ast.parse(source)
-    lines = source.splitlines()
-    functions = _test_functions(tree)
+    lines = list(file.lines)
+    functions = file.unit_nodes
     edits: list[tuple[int, int, list[str]]] = []  # (first line, last line, replacement lines), 1-based
     adopted: list[Adopted] = []
     needs_pytest = False
@@ -87,11 +87,11 @@ def adopt(source: str, module: str, observations: dict[str, list[Observation]]) 
             adopted.append(Adopted(unit, statement.lineno, _expectation(statement, lines),
                                    f"raised {observation.raised}"))
     if not edits:
-        return source, []
+        return file, []
     for first, last, replacement in sorted(edits, reverse=True):
         lines[first - 1: last] = replacement
-    head = sorted(imports) + (["import pytest"] if needs_pytest and not _imports_pytest(tree) else [])
-    return "\n".join(head + lines).strip() + "\n", adopted
+    head = sorted(imports) + (["import pytest"] if needs_pytest and not _imports_pytest(file.tree) else [])
+    return TestFile("\n".join(head + lines).strip() + "\n"), adopted
 
 
 def _adoptable(observations: dict[str, list[Observation]]):
@@ -108,17 +108,6 @@ def _adoptable(observations: dict[str, list[Observation]]):
 def _is_equality_assert(node: ast.AST) -> bool:
     return (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
             and isinstance(node.test.ops[0], ast.Eq))
-
-
-def _test_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-            found[node.name] = node
-        elif isinstance(node, ast.ClassDef):
-            found.update({f"{node.name}::{m.name}": m for m in node.body
-                          if isinstance(m, ast.FunctionDef) and m.name.startswith("test")})
-    return found
 
 
 def _statement_at(function: ast.FunctionDef, line: int) -> ast.stmt | None:

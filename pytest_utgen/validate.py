@@ -11,22 +11,22 @@ from pathlib import Path
 
 from .mutate import Mutant
 from .oracle import Adopted, adopt, instrument
-from .prompt import node_span
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
+from .testfile import TestFile, unit_of
 
 MUTANT_TEST_SECONDS = 2.0  # a test still running after this under a mutant is stopped: the mutant made it hang
 
 
 @dataclass
 class ValidationResult:
-    """What survived a candidate file: kept source, and what was dropped and why.
+    """What survived a candidate file: the kept tests as a file, and what was dropped and why.
 
-    ``source`` is the candidate as validated: with the observed-value oracle, its wrong expectations are
+    ``file`` is the candidate as validated: with the observed-value oracle, its wrong expectations are
     replaced (listed in ``adopted``).
     """
 
-    kept_source: str | None
-    source: str = ""
+    kept_file: TestFile | None
+    file: TestFile = TestFile("")
     adopted: list[Adopted] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     failing: dict[str, str] = field(default_factory=dict)
@@ -36,137 +36,7 @@ class ValidationResult:
     coverage: FileCoverage | None = None
 
 
-def list_test_units(source: str) -> list[str]:
-    """Test ids in a file: ``test_x`` for functions, ``TestC::test_m`` for methods."""
-    units = []
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
-            units.append(node.name)
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            units.extend(
-                f"{node.name}::{item.name}"
-                for item in node.body
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test")
-            )
-    return units
-
-
-def unit_of(nodeid: str) -> str:
-    """The test unit a pytest node id belongs to (file and parameters stripped)."""
-    return nodeid.split("::", 1)[-1].split("[", 1)[0]
-
-
-def prune(source: str, keep: set[str]) -> str:
-    """``source`` with every test unit not in ``keep`` removed; helpers, fixtures and imports stay."""
-    drop: list[tuple[int, int]] = []
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
-            if node.name not in keep:
-                drop.append(node_span(node))
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            methods = [
-                item for item in node.body
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test")
-            ]
-            dropped = [m for m in methods if f"{node.name}::{m.name}" not in keep]
-            if methods and len(dropped) == len(methods):
-                drop.append(node_span(node))
-            else:
-                drop.extend(node_span(m) for m in dropped)
-    lines = source.splitlines()
-    for start, end in sorted(drop, reverse=True):
-        del lines[start - 1 : end]
-    text = "\n".join(lines)
-    while "\n\n\n\n" in text:
-        text = text.replace("\n\n\n\n", "\n\n\n")
-    return text.strip() + "\n"
-
-
-def unit_sources(source: str, names: set[str]) -> dict[str, str]:
-    """The source text of each named test unit (methods come with no class)."""
-    lines = source.splitlines()
-    found = {}
-    for node in ast.parse(source).body:
-        candidates = [(node.name, node)] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
-        if isinstance(node, ast.ClassDef):
-            candidates = [(f"{node.name}::{m.name}", m) for m in node.body if isinstance(m, ast.FunctionDef)]
-        for name, item in candidates:
-            if name in names:
-                start, end = node_span(item)
-                found[name] = "\n".join(lines[start - 1 : end])
-    return found
-
-
-def import_lines(source: str) -> str:
-    """The top-level import statements of ``source``."""
-    lines = source.splitlines()
-    return "\n".join(
-        "\n".join(lines[n.lineno - 1 : n.end_lineno])
-        for n in ast.parse(source).body
-        if isinstance(n, (ast.Import, ast.ImportFrom))
-    )
-
-
-@dataclass(frozen=True)
-class Merged:
-    """Two test files as one, and the tests of the second left out as copies of the first's."""
-
-    source: str
-    duplicates: list[str]
-
-
-def merge_sources(first: str, second: str) -> Merged:
-    """One file with the tests of both; the second's clashing names get a numeric suffix.
-
-    A test of the second file whose body is identical to one in the first is left out (named in
-    ``duplicates``).
-    """
-    tree_first = ast.parse(first)
-    bodies = {body_key(n) for n in ast.walk(tree_first) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    taken = {n.name for n in tree_first.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    imported = {name for n in tree_first.body if isinstance(n, (ast.Import, ast.ImportFrom)) for name in _imported(n)}
-    new_imports, body, duplicates = [], [], []
-    second_lines = second.splitlines()
-    for node in ast.parse(second).body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            # Only the names the first file does not import already, the same way.
-            fresh = [alias for alias, key in zip(node.names, _imported(node)) if key not in imported]
-            imported.update(_imported(node))
-            if fresh:
-                node.names = fresh
-                new_imports.append(ast.unparse(node))
-            continue
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            if node.name in taken and not node.name.startswith("test") and not node.name.startswith("Test"):
-                continue
-            if not isinstance(node, ast.ClassDef) and body_key(node) in bodies:
-                if node.name.startswith("test"):
-                    duplicates.append(node.name)
-                continue
-            base, name, suffix = node.name, node.name, 2
-            while name in taken:
-                name, suffix = f"{base}_{suffix}", suffix + 1
-            taken.add(name)
-            start, end = node_span(node)
-            # Source text, not ast.unparse: comments (the oracle's "# utgen: observed") stay.
-            text = "\n".join(second_lines[start - 1: end])
-            keyword = "class" if isinstance(node, ast.ClassDef) else "def"
-            body.append(text.replace(f"{keyword} {base}", f"{keyword} {name}", 1) if name != base else text)
-            continue
-        body.append(ast.unparse(node))
-    head = "\n".join(new_imports)
-    source = (head + "\n" + first.strip() if head else first.strip()) + "\n\n\n" + "\n\n\n".join(body) + "\n"
-    return Merged(source, duplicates)
-
-
-def _imported(node: ast.Import | ast.ImportFrom) -> list[tuple]:
-    """Each name an import binds, as (module, name, alias, level)."""
-    module = node.module if isinstance(node, ast.ImportFrom) else None
-    level = node.level if isinstance(node, ast.ImportFrom) else 0
-    return [(module, alias.name, alias.asname, level) for alias in node.names]
-
-
-def strip_script_code(test_source: str) -> str:
+def strip_script_code(test_file: TestFile) -> TestFile:
     """The test file without what only a script needs: ``if __name__ == "__main__":`` blocks, top-level calls
     (``pytest.main()``, ``unittest.main()``, ``print(...)``) and ``from __future__`` imports.
 
@@ -181,27 +51,18 @@ def strip_script_code(test_source: str) -> str:
         test = ast.unparse(node.test) if isinstance(node, ast.If) else ""
         return "__name__" in test and "__main__" in test
 
-    script = [node for node in ast.parse(test_source).body if is_script(node)]
-    return _without(test_source, script) if script else test_source
+    script = [node for node in test_file.tree.body if is_script(node)]
+    return test_file.without(script) if script else test_file
 
 
-def _without(source: str, nodes: list[ast.stmt]) -> str:
-    """``source`` with the lines of top-level ``nodes`` removed (comments elsewhere stay)."""
-    lines = source.splitlines()
-    for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
-        start, end = node_span(node)
-        del lines[start - 1: end]
-    return "\n".join(lines).strip() + "\n"
-
-
-def absolute_imports(test_source: str, package: str) -> str:
+def absolute_imports(test_file: TestFile, package: str) -> TestFile:
     """The test file's relative imports made absolute from the module's ``package``: a test file does not
     live in the package, so ``from .queries import Query`` can only mean ``from <package>.queries import Query``
     (left as it is where it climbs above the top-level package)."""
-    relative = [n for n in ast.parse(test_source).body if isinstance(n, ast.ImportFrom) and n.level]
+    relative = [n for n in test_file.tree.body if isinstance(n, ast.ImportFrom) and n.level]
     if not relative:
-        return test_source
-    lines = test_source.splitlines()
+        return test_file
+    lines = list(test_file.lines)
     parts = package.split(".") if package else []
     for node in sorted(relative, key=lambda n: n.lineno, reverse=True):
         if node.level - 1 >= len(parts):
@@ -210,10 +71,10 @@ def absolute_imports(test_source: str, package: str) -> str:
         absolute = ast.ImportFrom(module=".".join(base + ([node.module] if node.module else [])), names=node.names,
                                   level=0)
         lines[node.lineno - 1: node.end_lineno] = [ast.unparse(absolute)]
-    return "\n".join(lines) + "\n"
+    return TestFile("\n".join(lines) + "\n")
 
 
-def unshadow(test_source: str, module_source: str, module_name: str) -> str:
+def unshadow(test_file: TestFile, module_source: str, module_name: str) -> TestFile:
     """Replace copies of the module's own functions/classes in a test file by an import of the real ones.
 
     Small models often paste the code under test into the test file, so its tests exercise the copy;
@@ -222,17 +83,17 @@ def unshadow(test_source: str, module_source: str, module_name: str) -> str:
     module_tree = ast.parse(module_source)
     defined = {n.name for n in module_tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     copies = [
-        node for node in ast.parse(test_source).body
+        node for node in test_file.tree.body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         and node.name in defined and not node.name.lower().startswith("test")
     ]
     if not copies:
-        return test_source
+        return test_file
     names = ", ".join(sorted({n.name for n in copies}))
-    return f"from {module_name} import {names}\n" + _without(test_source, copies)
+    return TestFile(f"from {module_name} import {names}\n" + test_file.without(copies).source)
 
 
-def import_missing_names(test_source: str, module_source: str, module_name: str) -> str:
+def import_missing_names(test_file: TestFile, module_source: str, module_name: str) -> TestFile:
     """Import the names the test file uses but never binds, where they can only mean one thing: the module
     under test's own functions, classes and constants (``from module import ...``), a name the module itself
     imports (its import again; a relative one through the module), a standard library module, and ``pytest``.
@@ -240,7 +101,7 @@ def import_missing_names(test_source: str, module_source: str, module_name: str)
     The model often uses a class or helper of the module, ``timedelta`` or ``pytest.raises`` without
     importing it; the NameError is certain, so the import is added before anything runs.
     """
-    tree = ast.parse(test_source)
+    tree = test_file.tree
     module_tree = ast.parse(module_source)
     defined = {n.name for n in module_tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     defined |= {t.id for n in module_tree.body if isinstance(n, ast.Assign)
@@ -268,7 +129,7 @@ def import_missing_names(test_source: str, module_source: str, module_name: str)
     head.extend(imported[name] for name in sorted(unbound - defined) if name in imported)
     head.extend(f"import {name}" for name in sorted(unbound - defined - set(imported) - {"pytest"})
                 if name in sys.stdlib_module_names)
-    return "".join(line + "\n" for line in head) + test_source
+    return TestFile("".join(line + "\n" for line in head) + test_file.source) if head else test_file
 
 
 def _module_imports(module_tree: ast.Module, module_name: str) -> dict[str, str]:
@@ -287,11 +148,6 @@ def _module_imports(module_tree: ast.Module, module_name: str) -> dict[str, str]
             elif node.level:  # relative: the name is an attribute of the module under test
                 found[name] = f"from {module_name} import {name}"
     return found
-
-
-def body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    """A test's body as a value: two tests with the same key do the same thing."""
-    return ast.dump(ast.Module(body=node.body, type_ignores=[]))
 
 
 def contributions(run: MutationRun) -> dict[str, set]:
@@ -347,9 +203,9 @@ class CandidateValidator:
         self.reruns = reruns
         self.source_dir = workspace.to_workspace(module_path).parent
 
-    def _run(self, source: str, targets: list[str] | None = None, order_seed: int | None = None,
+    def _run(self, file: TestFile, targets: list[str] | None = None, order_seed: int | None = None,
              coverage: bool = False, test_seconds: float | None = None, fresh: bool = False) -> RunResult:
-        self.workspace.add_file(self.relative_path, source)
+        self.workspace.add_file(self.relative_path, file.source)
         return self.workspace.run_pytest(
             targets or [self.relative_path],
             timeout=self.timeout,
@@ -371,58 +227,57 @@ class CandidateValidator:
                 failing.setdefault(unit, f"{outcome.outcome.value}: {outcome.message}".strip())
         return {u for u in units if u in seen and u not in failing}, failing
 
-    def _adopt_observed(self, source: str, result: ValidationResult, passing: set[str],
-                        test_seconds: float | None) -> str:
+    def _adopt_observed(self, file: TestFile, result: ValidationResult, passing: set[str],
+                        test_seconds: float | None) -> TestFile:
         """Run the failing tests instrumented, adopt what the code did for their wrong expectations, and run
         the rewritten tests again: those that pass now join ``passing``."""
-        failing = {u for u in result.failing if u in set(list_test_units(source))}
-        # The whole file, instrumented, with only the failing tests selected: its lines are the source's lines.
-        run = self._run(instrument(source, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)],
+        failing = {u for u in result.failing if u in file.unit_nodes}
+        # The whole file, instrumented, with only the failing tests selected: its lines are the file's lines.
+        run = self._run(instrument(file, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)],
                         test_seconds=test_seconds)
         observed = {unit_of(nodeid): o.observations for nodeid, o in run.outcomes.items()
                     if o.observations and "[" not in nodeid and unit_of(nodeid) in failing}
-        source, adopted = adopt(source, self.module_name, observed)
+        file, adopted = adopt(file, self.module_name, observed)
         if not adopted:
-            return source
+            return file
         result.adopted.extend(adopted)
         retried = sorted({a.unit for a in adopted})
-        ok, still = self._passing_units(self._run(prune(source, set(retried)), test_seconds=test_seconds), retried)
+        ok, still = self._passing_units(self._run(file.prune(set(retried)), test_seconds=test_seconds), retried)
         for unit in ok:
             result.failing.pop(unit, None)
         result.failing.update(still)
         passing |= ok
-        return source
+        return file
 
-    def mutation_run(self, source: str, mutants: list[Mutant]) -> MutationRun:
-        """The tests of ``source`` run as written (per-test coverage) and against each of ``mutants``."""
-        self.workspace.add_file(self.relative_path, source)
+    def mutation_run(self, file: TestFile, mutants: list[Mutant]) -> MutationRun:
+        """The tests of ``file`` run as written (per-test coverage) and against each of ``mutants``."""
+        self.workspace.add_file(self.relative_path, file.source)
         return self.workspace.run_mutants(
             [self.relative_path], self.module_name, self.workspace.to_workspace(self.module_path), mutants,
             timeout=self.timeout + MUTANT_TEST_SECONDS * len(mutants), memory_limit_mb=self.memory_limit_mb,
             test_seconds=MUTANT_TEST_SECONDS,
         )
 
-    def passing(self, source: str, test_seconds: float | None = None) -> ValidationResult:
-        """One run of ``source`` (more when the process dies inside a test), then, with the oracle, the failing
+    def passing(self, file: TestFile, test_seconds: float | None = None) -> ValidationResult:
+        """One run of ``file`` (more when the process dies inside a test), then, with the oracle, the failing
         tests' wrong expectations adopted and those tests run again: ``kept`` lists the tests that passed,
-        ``source`` is the file as adopted. No coverage, no reruns. ``test_seconds`` limits each test."""
-        result, units, passing = self._passing(source, test_seconds)
+        ``file`` is the file as adopted. No coverage, no reruns. ``test_seconds`` limits each test."""
+        result, passing = self._passing(file, test_seconds)
         if result.collect_error:
             return result
-        return self._finish(result, units, passing, None)
+        return self._finish(result, passing, None)
 
-    def _passing(self, source: str, test_seconds: float | None = None
-                 ) -> tuple[ValidationResult, list[str], set[str]]:
-        """``passing`` before the prune: the result (``source`` adopted), the file's units, the passing ones."""
-        units = list_test_units(source)
-        result = ValidationResult(kept_source=None, generated=len(units))
+    def _passing(self, file: TestFile, test_seconds: float | None = None) -> tuple[ValidationResult, set[str]]:
+        """``passing`` before the prune: the result (``file`` adopted) and the passing units."""
+        units = file.units
+        result = ValidationResult(kept_file=None, file=file, generated=len(units))
         pending = list(units)
         passing: set[str] = set()
         while pending:
-            run = self._run(prune(source, set(pending)), test_seconds=test_seconds)
+            run = self._run(file.prune(set(pending)), test_seconds=test_seconds)
             if run.collect_errors:
                 result.collect_error = "\n".join(run.collect_errors)
-                return result, units, set()
+                return result, set()
             ok, failing = self._passing_units(run, pending)
             passing |= ok
             result.failing.update(failing)
@@ -435,24 +290,23 @@ class CandidateValidator:
             # without it; the one it died in is in ``failing``, so each round is shorter.
             pending = not_run
         if self.oracle and result.failing:
-            source = self._adopt_observed(source, result, passing, test_seconds)
-        result.source = source
-        return result, units, passing
+            result.file = self._adopt_observed(file, result, passing, test_seconds)
+        return result, passing
 
-    def validate(self, source: str, quick: bool = False) -> ValidationResult:
-        """Keep the tests of ``source`` that pass, pass alone, and pass ``reruns`` times in random order.
+    def validate(self, file: TestFile, quick: bool = False) -> ValidationResult:
+        """Keep the tests of ``file`` that pass, pass alone, and pass ``reruns`` times in random order.
 
         ``quick``: one run (two when some fail) with coverage, no alone or random-order reruns; for
         candidates whose kept tests are validated again, fully, as one file at the end.
         """
-        result, units, passing = self._passing(source)
+        result, passing = self._passing(file)
         if result.collect_error:
             return result
-        source, kept = result.source, set(passing)
+        file, kept = result.file, set(passing)
         if quick:
-            return self._finish(result, units, kept, self._coverage_of(source, kept))
+            return self._finish(result, kept, self._coverage_of(file, kept))
         if kept:
-            kept -= self._fails_alone(prune(source, kept), kept)
+            kept -= self._fails_alone(file.prune(kept), kept)
             result.flaky.extend(sorted(passing - kept))
         coverage: FileCoverage | None = None
         for attempt in range(max(self.reruns, 1)):
@@ -460,7 +314,7 @@ class CandidateValidator:
                 break
             last = attempt == max(self.reruns, 1) - 1
             # In new interpreters: a value that depends on the memory layout differs there, as in a user's run.
-            run = self._run(prune(source, kept), order_seed=attempt + 1 if self.reruns else None, coverage=last,
+            run = self._run(file.prune(kept), order_seed=attempt + 1 if self.reruns else None, coverage=last,
                             fresh=True)
             ok, _ = self._passing_units(run, sorted(kept))
             unstable = kept - ok
@@ -472,26 +326,26 @@ class CandidateValidator:
             if run.coverage is not None:
                 coverage = run.coverage.get(self.module_path)
         if kept and coverage is None:
-            coverage = self._coverage_of(source, kept)
-        return self._finish(result, units, kept, coverage)
+            coverage = self._coverage_of(file, kept)
+        return self._finish(result, kept, coverage)
 
-    def _coverage_of(self, source: str, kept: set[str]) -> FileCoverage | None:
+    def _coverage_of(self, file: TestFile, kept: set[str]) -> FileCoverage | None:
         if not kept:
             return None
-        run = self._run(prune(source, kept), coverage=True)
+        run = self._run(file.prune(kept), coverage=True)
         return (run.coverage or {}).get(self.module_path)
 
     @staticmethod
-    def _finish(result: ValidationResult, units: list[str], kept: set[str],
-                coverage: FileCoverage | None) -> ValidationResult:
-        result.kept = [u for u in units if u in kept]
-        result.kept_source = prune(result.source, kept) if kept else None
+    def _finish(result: ValidationResult, kept: set[str], coverage: FileCoverage | None) -> ValidationResult:
+        # The adopted file has the candidate's units, under the same names.
+        result.kept = [u for u in result.file.units if u in kept]
+        result.kept_file = result.file.prune(kept) if kept else None
         result.coverage = coverage
         return result
 
-    def _fails_alone(self, source: str, units: set[str]) -> set[str]:
+    def _fails_alone(self, file: TestFile, units: set[str]) -> set[str]:
         """Units that fail when run by themselves (they relied on another test's side effects)."""
-        self.workspace.add_file(self.relative_path, source)
+        self.workspace.add_file(self.relative_path, file.source)
 
         def run_one(unit: str) -> tuple[str, bool]:
             run = self.workspace.run_pytest(

@@ -12,7 +12,7 @@ from conftest import GOOD_REPLIES, module_of
 from pytest_utgen.amplify import amplify, class_probes, input_literals, module_constants, replacements
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine
-from pytest_utgen.validate import list_test_units
+from pytest_utgen.testfile import TestFile
 
 MODULE = '''
 LIMIT = 50
@@ -93,9 +93,9 @@ def test_replacements_are_nearby_and_edge_values_of_the_same_type_then_the_modul
 
 
 def test_amplify_writes_renamed_variants_with_one_input_changed_and_the_files_helpers():
-    out = amplify(TESTS, MODULE)
+    out = amplify(TestFile(TESTS), MODULE).source
     tree = ast.parse(out)
-    names = list_test_units(out)
+    names = TestFile(out).units
     assert "unit" in [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]  # the fixture stays
     assert "test_bulk" not in names and "test_param_amp1" not in names  # originals and parametrized tests go
     assert names[:2] == ["test_bulk_amp1", "test_kind_raises_amp1"]  # one test after another
@@ -106,16 +106,16 @@ def test_amplify_writes_renamed_variants_with_one_input_changed_and_the_files_he
     assert "utgen: observed" not in out  # the old mark would stop the oracle adopting the new value
     assert 'pytest.raises(ValueError, match="unknown")' in out  # pytest.raises and match= are not inputs
     assert len(set(map(lambda v: v.split(":", 1)[1], bulk_variants))) == len(bulk_variants)  # no copies
-    assert len(list_test_units(amplify(TESTS, MODULE, limit=3))) == 3
-    assert amplify(TESTS, MODULE, skip=frozenset({"test_bulk", "test_kind_raises"})) is None
-    assert amplify("def test_nothing():\n    assert True\n", MODULE) is None
+    assert len(amplify(TestFile(TESTS), MODULE, limit=3).units) == 3
+    assert amplify(TestFile(TESTS), MODULE, skip=frozenset({"test_bulk", "test_kind_raises"})) is None
+    assert amplify(TestFile("def test_nothing():\n    assert True\n"), MODULE) is None
 
 
 def test_observation_variants_assert_a_placeholder_on_values_the_test_computes_but_never_checks():
     tests = ("import os\nfrom shop import Cart, total\n\n\ndef test_cart():\n    cart = Cart()\n"
              "    cart.add('apple', 3)\n    os.getcwd()\n    n = total(cart)\n    assert n == 3\n"
              "    m = total(cart)\n    assert m > 0\n")
-    out = amplify(tests, MODULE, limit=100)
+    out = amplify(TestFile(tests), MODULE, limit=100).source
     bodies = {ast.unparse(n).split("\n", 1)[1] for n in ast.parse(out).body if isinstance(n, ast.FunctionDef)}
     observed = {b for b in bodies if "== None" in b}
     expected_checks = [
@@ -128,7 +128,7 @@ def test_observation_variants_assert_a_placeholder_on_values_the_test_computes_b
         assert sum(check in b for b in observed) == 1, check
     assert len(observed) == len(expected_checks) + 1  # and `assert os.getcwd() == None`
     assert not any("vars(os)" in b or "assert n == None" in b for b in bodies)  # a module; n has its `==`
-    assert not any("== None" in b for b in amplify(tests, MODULE, limit=100, observe=False).split("def ")[1:])
+    assert not any("== None" in b for b in amplify(TestFile(tests), MODULE, limit=100, observe=False).source.split("def ")[1:])
 
 
 BOX = '''
@@ -171,7 +171,7 @@ def test_class_probes_are_what_reaches_a_classes_code_without_an_argument():
 
 def test_a_test_that_builds_an_object_gets_a_probe_variant_for_each_probe_it_does_not_use():
     tests = "from m import Box\n\n\ndef test_box():\n    box = Box([1])\n    box.add(2)\n    assert len(box) == 2\n"
-    out = amplify(tests, BOX, limit=100)
+    out = amplify(TestFile(tests), BOX, limit=100).source
     ends = [ast.unparse(n).splitlines()[-1].strip() for n in ast.parse(out).body if isinstance(n, ast.FunctionDef)]
     probes = [e for e in ends if e != "assert len(box) == 2"]
     assert probes == ["assert repr(box) == None", "assert box.empty == None", "assert box.first() == None"]
@@ -179,7 +179,7 @@ def test_a_test_that_builds_an_object_gets_a_probe_variant_for_each_probe_it_doe
 
 def test_a_kept_variant_is_amplified_again_under_its_originals_name():
     tests = "from shop import bulk\n\n\ndef test_bulk_amp1():\n    assert bulk(2, 3) == 6\n"
-    names = list_test_units(amplify(tests, MODULE, limit=3))
+    names = amplify(TestFile(tests), MODULE, limit=3).units
     assert names == ["test_bulk_amp2", "test_bulk_amp3", "test_bulk_amp4"]
 
 
@@ -205,7 +205,7 @@ def test_variants_call_bare_what_the_oracle_wrapped_in_pytest_raises_and_keep_th
     tests = ("import pytest\nfrom shop import kind\n\n\ndef test_observed():\n"
              "    with pytest.raises(ValueError):  # utgen: observed\n        kind('guest')\n\n\n"
              "def test_written():\n    with pytest.raises(ValueError):\n        kind('guest')\n")
-    out = amplify(tests, MODULE, limit=4)
+    out = amplify(TestFile(tests), MODULE, limit=4).source
     observed = [ast.unparse(n) for n in ast.parse(out).body if isinstance(n, ast.FunctionDef)
                 and n.name.startswith("test_observed")]
     assert observed and all("raises" not in v for v in observed)  # the new input may not raise

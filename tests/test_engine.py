@@ -6,6 +6,7 @@ import json
 import re
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,39 @@ def test_user_written_file_at_the_output_path_is_never_overwritten(example_proje
     assert pricing.status == "failed"
     assert "was not written by pytest-utgen; refusing to overwrite" in pricing.error
     assert user_file.read_text() == "def test_mine():\n    assert True\n"
+
+
+def test_tests_failing_with_the_users_suite_are_quarantined_and_each_file_is_written_once(
+        example_project, scripted_model, monkeypatch):
+    import pytest_utgen.engine as engine_module
+
+    # A user test that leaves state behind: it replaces add_tax for every test collected after it. The import
+    # is dynamic, so shopkit.pricing still counts as untested.
+    (example_project / "tests" / "test_patches_tax.py").write_text(
+        "import importlib\n\npricing = importlib.import_module('shopkit.pricing')\n"
+        "pricing.add_tax = lambda cents, rate: 0\n\n\ndef test_patched():\n    assert pricing.add_tax(1, 1) == 0\n")
+    writes: list[Path] = []
+    real_write = engine_module.write_generated
+    monkeypatch.setattr(engine_module, "write_generated",
+                        lambda path, prov, body: (writes.append(path), real_write(path, prov, body)))
+    report, _ = run_engine(example_project, scripted_model())
+
+    out = example_project / "tests" / "utgen"
+    pricing = (out / "test_shopkit_pricing.py").read_text()
+    assert "def test_discount_half" in pricing
+    assert "def test_tax(" not in pricing and "def test_tax_negative_rate(" not in pricing
+    quarantine = (out / "quarantine" / "shopkit_pricing_failing.py").read_text()
+    assert quarantine.count("fails together with the existing suite") == 2
+    assert "def test_tax(" in quarantine and "def test_tax_negative_rate(" in quarantine
+    by_name = {m.module: m for m in report.modules}
+    assert by_name["shopkit.pricing"].tests_kept == pricing.count("\ndef test_")
+    # Each file written once, after the run with the suite.
+    assert len(writes) == len(set(writes))
+    assert {out / "test_shopkit_pricing.py", out / "test_shopkit_inventory.py",
+            out / "quarantine" / "shopkit_pricing_failing.py"} <= set(writes)
+    rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "tests"],
+                           cwd=example_project, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-2000:]
 
 
 def test_empty_module_is_skipped_and_never_prompted(example_project, scripted_model):

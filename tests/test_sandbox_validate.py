@@ -12,7 +12,8 @@ import pytest
 
 from pytest_utgen.generate import extract_code
 from pytest_utgen.sandbox import RUN_TOKEN, Outcome, Workspace
-from pytest_utgen.validate import CandidateValidator, merge_sources, prune, list_test_units, unit_sources
+from pytest_utgen.testfile import TestFile
+from pytest_utgen.validate import CandidateValidator
 
 
 @pytest.fixture
@@ -225,43 +226,50 @@ class TestSign:
 def test_validator_keeps_passing_drops_failing_and_order_dependent(workspace, project):
     validator = CandidateValidator(workspace, "tests/test_cand.py", project / "src" / "calc" / "ops.py",
                                    timeout=60, memory_limit_mb=1024, reruns=3)
-    result = validator.validate(CANDIDATE)
+    result = validator.validate(TestFile(CANDIDATE))
     assert result.generated == 6
     assert result.kept == ["test_add", "test_sets_state", "TestSign::test_negative"]
     assert set(result.failing) == {"test_wrong", "TestSign::test_wrong_sign"}
     assert result.flaky == ["test_needs_state"]
-    assert "def test_wrong" not in result.kept_source and "class TestSign" in result.kept_source
+    assert "def test_wrong" not in result.kept_file.source and "class TestSign" in result.kept_file.source
     assert (result.coverage.covered_lines, result.coverage.missing_lines) == (5, [8])
 
 
 def test_validator_reports_collect_errors(workspace, project):
     validator = CandidateValidator(workspace, "tests/test_cand.py", project / "src" / "calc" / "ops.py",
                                    timeout=60, memory_limit_mb=1024, reruns=1)
-    result = validator.validate("from calc.ops import nope\n\n\ndef test_x():\n    assert nope\n")
-    assert result.kept_source is None
+    result = validator.validate(TestFile("from calc.ops import nope\n\n\ndef test_x():\n    assert nope\n"))
+    assert result.kept_file is None
     assert "cannot import name 'nope'" in result.collect_error
 
 
-def test_prune_units_and_merge():
-    assert list_test_units(CANDIDATE) == ["test_add", "test_wrong", "test_sets_state", "test_needs_state",
-                                     "TestSign::test_negative", "TestSign::test_wrong_sign"]
-    pruned = prune(CANDIDATE, {"test_add", "TestSign::test_negative"})
-    assert list_test_units(pruned) == ["test_add", "TestSign::test_negative"]
-    assert "STATE = []" in pruned and "import pytest" in pruned
-    assert list_test_units(prune(CANDIDATE, {"test_add"})) == ["test_add"]
-    assert "class TestSign" not in prune(CANDIDATE, {"test_add"})
-    assert unit_sources(CANDIDATE, {"TestSign::test_negative"}) == {
+def test_a_test_file_value_lists_prunes_and_merges_its_units():
+    candidate = TestFile(CANDIDATE)
+    assert candidate.units == ["test_add", "test_wrong", "test_sets_state", "test_needs_state",
+                               "TestSign::test_negative", "TestSign::test_wrong_sign"]
+    pruned = candidate.prune({"test_add", "TestSign::test_negative"})
+    assert pruned.units == ["test_add", "TestSign::test_negative"]
+    assert "STATE = []" in pruned.source and "import pytest" in pruned.source
+    assert candidate.prune({"test_add"}).units == ["test_add"]
+    assert "class TestSign" not in candidate.prune({"test_add"}).source
+    assert candidate.prune(set(candidate.units)) is candidate
+    assert candidate.unit_sources({"TestSign::test_negative"}) == {
         "TestSign::test_negative": "    def test_negative(self):\n        assert sign(-3) == -1"}
-    second = "import math\nfrom calc.ops import add\n\n\ndef test_add():\n    assert add(1, 1) == 2\n\n\n" \
-             "def test_same_body():\n    assert add(2, 2) == 4\n"
-    merged = merge_sources(prune(CANDIDATE, {"test_add"}), second).source
-    assert list_test_units(merged) == ["test_add", "test_add_2"]
+    assert candidate.imports == "import pytest\nfrom calc.ops import add, sign"
+    second = TestFile("import math\nfrom calc.ops import add\n\n\ndef test_add():\n    assert add(1, 1) == 2\n\n\n"
+                      "def test_same_body():\n    assert add(2, 2) == 4\n")
+    merged = candidate.prune({"test_add"}).merge(second).file
+    assert merged.units == ["test_add", "test_add_2"]
     # `add` is imported already, the same way: no second import of it.
-    assert merged.startswith("import math\nimport pytest\nfrom calc.ops import add, sign\n")
-    assert merged.count("from calc.ops import") == 1
-    third = "from calc.ops import add, mul as times\nimport pytest\n\n\ndef test_mul():\n    assert times(2, 3) == 6\n"
-    again = merge_sources(merged, third).source
-    assert again.startswith("from calc.ops import mul as times\nimport math\n")
+    assert merged.source.startswith("import math\nimport pytest\nfrom calc.ops import add, sign\n")
+    assert merged.source.count("from calc.ops import") == 1
+    assert second.tree.body[1].names[0].name == "add"  # merging left the second file's tree as it was
+    third = TestFile("from calc.ops import add, mul as times\nimport pytest\n\n\n"
+                     "def test_mul():\n    assert times(2, 3) == 6\n")
+    again = merged.merge(third).file
+    assert again.source.startswith("from calc.ops import mul as times\nimport math\n")
+    assert merged.tree is merged.tree  # parsed once, then kept
+    assert TestFile(CANDIDATE) == candidate  # equal texts, equal values
 
 
 def test_unshadow_replaces_pasted_copies_of_the_code_under_test_by_an_import():
@@ -270,12 +278,12 @@ def test_unshadow_replaces_pasted_copies_of_the_code_under_test_by_an_import():
     module = "def similar(a, b):\n    return set(a) & set(b)\n\n\nclass Box:\n    pass\n"
     pasted = ("import pytest\n\ndef similar(a, b):\n    return set(a) & set(b)\n\n\ndef helper():\n    return 1\n\n\n"
               "def test_similar():\n    assert similar([1], [1]) == {1}\n")
-    fixed = unshadow(pasted, module, "pkg.sim")
+    fixed = unshadow(TestFile(pasted), module, "pkg.sim").source
     assert fixed.startswith("from pkg.sim import similar\n")
     assert "return set(a) & set(b)" not in fixed
     assert "def helper" in fixed and "def test_similar" in fixed
     untouched = "from pkg.sim import similar\n\n\ndef test_similar():\n    assert similar([1], [1]) == {1}\n"
-    assert unshadow(untouched, module, "pkg.sim") == untouched
+    assert unshadow(TestFile(untouched), module, "pkg.sim").source == untouched
 
 
 def test_a_module_function_named_like_a_test_is_not_collected_from_the_generated_file(workspace):
@@ -302,7 +310,7 @@ def test_script_code_is_cut_from_a_candidate_and_comments_stay():
     reply = ("from __future__ import annotations\nimport pytest\nfrom calc.ops import add\n\nTOTAL = 3\n\n\n"
              "def test_add():\n    assert add(1, 2) == TOTAL  # utgen: observed\n\n\nprint('running')\npytest.main()\n\n"
              "if __name__ == '__main__':\n    pytest.main(['-x'])\n")
-    assert strip_script_code(reply) == ("import pytest\nfrom calc.ops import add\n\nTOTAL = 3\n\n\n"
+    assert strip_script_code(TestFile(reply)).source == ("import pytest\nfrom calc.ops import add\n\nTOTAL = 3\n\n\n"
                                         "def test_add():\n    assert add(1, 2) == TOTAL  # utgen: observed\n")
     clean = "import pytest\n\n\ndef test_x():\n    assert True\n"
-    assert strip_script_code(clean) == clean
+    assert strip_script_code(TestFile(clean)).source == clean

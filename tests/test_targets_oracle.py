@@ -8,6 +8,7 @@ from pytest_utgen.oracle import MARK, OBSERVE, adopt, instrument
 from pytest_utgen.prompt import build_target_messages
 from pytest_utgen.sandbox import Observation
 from pytest_utgen.targets import find_targets, module_header
+from pytest_utgen.testfile import TestFile
 from pytest_utgen.validate import absolute_imports, import_missing_names
 
 MODULE = '''"""Shapes."""
@@ -112,7 +113,8 @@ def test_wrong_expectations_become_observed_literals_and_raises():
         "test_raises": [Observation(27, raised="TypeError")],  # a test's own mistake is not adopted
         "test_wrong_call": [Observation(31, raised="TypeError")],
     }
-    fixed, adopted = adopt(TESTS, "shapes", observations)
+    adopted_file, adopted = adopt(TestFile(TESTS), "shapes", observations)
+    fixed = adopted_file.source
     assert f"    assert Box(2, 3).size() == 6{MARK}\n" in fixed
     assert f"    assert str(Box(1, 1).size()) == '1'{MARK}\n" in fixed
     assert f"    assert area(1) == pytest.approx(3.141592653589793){MARK}\n" in fixed
@@ -127,31 +129,35 @@ def test_wrong_expectations_become_observed_literals_and_raises():
 
 def test_a_raising_statement_becomes_pytest_raises_and_what_followed_it_goes():
     tests = "from shapes import Box, ShapeError\n\n\ndef test_bad():\n    b = Box(-1, 1)\n    assert b.size() == 1\n"
-    fixed, adopted = adopt(tests, "shapes", {"test_bad": [Observation(5, raised="shapes:ShapeError")]})
+    fixed_file, adopted = adopt(TestFile(tests), "shapes", {"test_bad": [Observation(5, raised="shapes:ShapeError")]})
+    fixed = fixed_file.source
     assert fixed.endswith(f"def test_bad():\n    with pytest.raises(ShapeError):{MARK}\n        b = Box(-1, 1)\n")
     assert fixed.startswith("from shapes import ShapeError\nimport pytest\n")
     assert adopted[0].observed == "raised shapes:ShapeError"
-    builtin, _ = adopt("def test_x():\n    assert int('x') == 1\n", "m", {"test_x": [Observation(2, raised="ValueError")]})
-    assert builtin == f"import pytest\ndef test_x():\n    with pytest.raises(ValueError):{MARK}\n        int('x')\n"
-    other, _ = adopt("def test_y():\n    load('{')\n", "m", {"test_y": [Observation(2, raised="json.decoder:JSONDecodeError")]})
-    assert "import json.decoder\n" in other and "pytest.raises(json.decoder.JSONDecodeError)" in other
+    builtin, _ = adopt(TestFile("def test_x():\n    assert int('x') == 1\n"), "m",
+                       {"test_x": [Observation(2, raised="ValueError")]})
+    assert builtin.source == f"import pytest\ndef test_x():\n    with pytest.raises(ValueError):{MARK}\n        int('x')\n"
+    other, _ = adopt(TestFile("def test_y():\n    load('{')\n"), "m",
+                     {"test_y": [Observation(2, raised="json.decoder:JSONDecodeError")]})
+    assert "import json.decoder\n" in other.source and "pytest.raises(json.decoder.JSONDecodeError)" in other.source
 
 
 def test_names_of_the_module_used_but_never_imported_are_imported():
     module = "class Box:\n    pass\n\n\ndef area(r):\n    return r\n\n\nLIMIT = 3\n"
     tests = "from m import area\n\n\ndef test_x(tmp_path):\n    assert Box() and area(LIMIT) == 3 and len([]) == 0\n"
-    assert import_missing_names(tests, module, "m").startswith("from m import Box, LIMIT\nfrom m import area\n")
-    assert import_missing_names("from m import *\n\n\ndef test_y():\n    Box()\n", module, "m").startswith("from m import *")
+    assert import_missing_names(TestFile(tests), module, "m").source.startswith("from m import Box, LIMIT\nfrom m import area\n")
+    star = TestFile("from m import *\n\n\ndef test_y():\n    Box()\n")
+    assert import_missing_names(star, module, "m") is star
 
 
 def test_relative_imports_of_a_test_file_are_made_absolute_from_the_modules_package():
     tests = ("import pytest\nfrom .queries import Query, where\nfrom . import utils\nfrom ..other import x\n\n\n"
              "def test_q():\n    assert Query()\n")
-    fixed = absolute_imports(tests, "tinydb")
+    fixed = absolute_imports(TestFile(tests), "tinydb").source
     assert fixed.startswith("import pytest\nfrom tinydb.queries import Query, where\nfrom tinydb import utils\n"
                             "from ..other import x\n")  # above the top-level package: left as it is
-    assert absolute_imports(tests, "a.b").splitlines()[3] == "from a.other import x"
-    assert absolute_imports("from x import y\n", "") == "from x import y\n"
+    assert absolute_imports(TestFile(tests), "a.b").lines[3] == "from a.other import x"
+    assert absolute_imports(TestFile("from x import y\n"), "").source == "from x import y\n"
 
 
 def test_names_the_module_imports_and_standard_modules_used_but_never_imported_are_imported():
@@ -160,7 +166,7 @@ def test_names_the_module_imports_and_standard_modules_used_but_never_imported_a
     tests = ("import pytest\n\n\ndef test_x():\n    assert parse('P1D') == td(days=1)\n"
              "    assert re.match('a', 'a') and math.isclose(1, 1) and date\n"
              "    with pytest.raises(ParseError):\n        parse(undefined_name)\n")
-    head = import_missing_names(tests, module, "pkg.dates").split("import pytest\n")[0].splitlines()
+    head = import_missing_names(TestFile(tests), module, "pkg.dates").source.split("import pytest\n")[0].splitlines()
     assert head == ["from pkg.dates import parse", "from pkg.dates import ParseError", "from datetime import date",
                     "import re", "from datetime import timedelta as td", "import math"]
 
@@ -168,7 +174,7 @@ def test_names_the_module_imports_and_standard_modules_used_but_never_imported_a
 def test_instrumented_asserts_record_and_go_on_keeping_their_lines():
     source = ("def test_a():\n    x = 2\n    assert x + 1 == (\n        4)\n    assert x == 2, 'msg'\n\n\n"
               "def test_b():\n    assert 1 == 2\n")
-    instrumented = instrument(source, {"test_a"})
+    instrumented = instrument(TestFile(source), {"test_a"}).source
     assert instrumented.splitlines()[2:5] == [f"    {OBSERVE}(3, lambda: (x + 1), 4)", "",
                                               f"    {OBSERVE}(5, lambda: (x), 2)"]
     assert instrumented.count("\n") == source.count("\n") and "    assert 1 == 2" in instrumented
@@ -184,4 +190,4 @@ def test_instrumented_asserts_record_and_go_on_keeping_their_lines():
 def test_a_line_observed_more_than_once_is_not_adopted():
     source = "def test_loop():\n    for i in range(2):\n        assert i == 5\n"
     seen = [Observation(3, value="0", matched=False), Observation(3, value="1", matched=False)]
-    assert adopt(source, "m", {"test_loop": seen}) == (source, [])
+    assert adopt(TestFile(source), "m", {"test_loop": seen}) == (TestFile(source), [])

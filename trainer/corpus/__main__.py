@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, help="samples.jsonl (default: DIR/samples.jsonl)")
     parser.add_argument("--base", help="HF folder of the base model, for sampling")
     parser.add_argument("--adapter",
-                        help="PEFT adapter folder or GGUF LoRA adapter merged into the base for sampling (expert iteration)")
+                        help="PEFT adapter folder or GGUF LoRA adapter, merged into the base for sampling "
+                             "(expert iteration)")
     parser.add_argument("--per-problem", type=int, default=4, help="samples per problem")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--batch-tokens", type=int, default=131_072,

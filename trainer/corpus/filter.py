@@ -25,7 +25,8 @@ from pathlib import Path
 
 from pytest_utgen.discover import module_path
 from pytest_utgen.generate import CodeExtractionError, extract_code
-from pytest_utgen.validate import prune, unit_of, unshadow
+from pytest_utgen.testfile import TestFile, unit_of
+from pytest_utgen.validate import unshadow
 from pytest_utgen.writer import atomic_write
 from trainer.heldout import SPLITS, split_of
 
@@ -80,7 +81,7 @@ def candidate_files(problem: Problem, texts: list[str | None], module_source: st
             continue
         try:
             code = extract_code(text)
-            code = unshadow(code, module_source, problem.module)
+            code = unshadow(TestFile(code), module_source, problem.module).source
         except (CodeExtractionError, SyntaxError):
             no_code += 1
             continue
@@ -142,7 +143,7 @@ def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verd
         verdict.error = "no passing test"
         return verdict
     chosen = {name: minimal_tests(units, verdict.mutants > 0) for name, units in outcomes.items()}
-    texts = {name: normalize_tests(keep_cases(prune(files[name], set(keep)), keep))
+    texts = {name: normalize_tests(keep_cases(TestFile(files[name]).prune(set(keep)).source, keep))
              for name, keep in chosen.items() if keep}
     if not texts:
         verdict.error = "no test kills a mutant"

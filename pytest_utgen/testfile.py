@@ -1,0 +1,168 @@
+"""A test file as a value: its text, parsed at most once, with its test units, their spans and its imports.
+
+Every step after generation (validate, oracle, amplify, keep set, write) takes and returns ``TestFile``
+values; a step that changes the text makes a new value. The syntax tree and the units are computed on
+first use and kept, so no step parses a file that another step has parsed already.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .prompt import node_span
+
+FUNCTION = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def unit_of(nodeid: str) -> str:
+    """The test unit a pytest node id belongs to (file and parameters stripped)."""
+    return nodeid.split("::", 1)[-1].split("[", 1)[0]
+
+
+def body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """A test's body as a value: two tests with the same key do the same thing."""
+    return ast.dump(ast.Module(body=node.body, type_ignores=[]))
+
+
+@dataclass(frozen=True)
+class TestFile:
+    """One test file. Two values are equal when their texts are."""
+
+    __test__ = False  # a class of the plugin, not a test class for pytest to collect
+
+    source: str
+
+    @cached_property
+    def tree(self) -> ast.Module:
+        """The file's syntax tree (``SyntaxError`` when it has none)."""
+        return ast.parse(self.source)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.source.splitlines()
+
+    @cached_property
+    def unit_nodes(self) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+        """Each test unit (``test_x`` for a function, ``TestC::test_m`` for a method) and its node, in order."""
+        units: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        for node in self.tree.body:
+            if isinstance(node, FUNCTION) and node.name.startswith("test"):
+                units[node.name] = node
+            elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+                units.update((f"{node.name}::{item.name}", item) for item in node.body
+                             if isinstance(item, FUNCTION) and item.name.startswith("test"))
+        return units
+
+    @property
+    def units(self) -> list[str]:
+        """The test units, in file order."""
+        return list(self.unit_nodes)
+
+    def unit_sources(self, names: set[str]) -> dict[str, str]:
+        """The source text of each named test unit (methods come with no class)."""
+        found = {}
+        for name, node in self.unit_nodes.items():
+            if name in names:
+                start, end = node_span(node)
+                found[name] = "\n".join(self.lines[start - 1: end])
+        return found
+
+    @cached_property
+    def imports(self) -> str:
+        """The top-level import statements."""
+        return "\n".join("\n".join(self.lines[n.lineno - 1: n.end_lineno]) for n in self.tree.body
+                         if isinstance(n, (ast.Import, ast.ImportFrom)))
+
+    def prune(self, keep: set[str]) -> TestFile:
+        """This file with every test unit not in ``keep`` removed; helpers, fixtures and imports stay."""
+        if set(self.unit_nodes) <= keep:
+            return self
+        drop: list[tuple[int, int]] = []
+        for node in self.tree.body:
+            if isinstance(node, FUNCTION) and node.name.startswith("test"):
+                if node.name not in keep:
+                    drop.append(node_span(node))
+            elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+                methods = [item for item in node.body if isinstance(item, FUNCTION) and item.name.startswith("test")]
+                dropped = [m for m in methods if f"{node.name}::{m.name}" not in keep]
+                if methods and len(dropped) == len(methods):
+                    drop.append(node_span(node))
+                else:
+                    drop.extend(node_span(m) for m in dropped)
+        lines = list(self.lines)
+        for start, end in sorted(drop, reverse=True):
+            del lines[start - 1: end]
+        text = "\n".join(lines)
+        while "\n\n\n\n" in text:
+            text = text.replace("\n\n\n\n", "\n\n\n")
+        return TestFile(text.strip() + "\n")
+
+    def without(self, nodes: list[ast.stmt]) -> TestFile:
+        """This file with the lines of top-level ``nodes`` removed (comments elsewhere stay)."""
+        lines = list(self.lines)
+        for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
+            start, end = node_span(node)
+            del lines[start - 1: end]
+        return TestFile("\n".join(lines).strip() + "\n")
+
+    def merge(self, other: TestFile) -> Merged:
+        """One file with the tests of both; ``other``'s clashing names get a numeric suffix.
+
+        A test of ``other`` whose body is identical to one in this file is left out (named in ``duplicates``).
+        """
+        bodies = {body_key(n) for n in ast.walk(self.tree) if isinstance(n, FUNCTION)}
+        taken = {n.name for n in self.tree.body if isinstance(n, (*FUNCTION, ast.ClassDef))}
+        imported = {name for n in self.tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for name in _imported(n)}
+        new_imports, body, duplicates = [], [], []
+        for node in other.tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                # Only the names this file does not import already, the same way.
+                fresh = [alias for alias, key in zip(node.names, _imported(node)) if key not in imported]
+                imported.update(_imported(node))
+                if fresh:
+                    new_imports.append(ast.unparse(type(node)(**{**_fields(node), "names": fresh})))
+                continue
+            if isinstance(node, (*FUNCTION, ast.ClassDef)):
+                if node.name in taken and not node.name.startswith("test") and not node.name.startswith("Test"):
+                    continue
+                if not isinstance(node, ast.ClassDef) and body_key(node) in bodies:
+                    if node.name.startswith("test"):
+                        duplicates.append(node.name)
+                    continue
+                base, name, suffix = node.name, node.name, 2
+                while name in taken:
+                    name, suffix = f"{base}_{suffix}", suffix + 1
+                taken.add(name)
+                start, end = node_span(node)
+                # Source text, not ast.unparse: comments (the oracle's "# utgen: observed") stay.
+                text = "\n".join(other.lines[start - 1: end])
+                keyword = "class" if isinstance(node, ast.ClassDef) else "def"
+                body.append(text.replace(f"{keyword} {base}", f"{keyword} {name}", 1) if name != base else text)
+                continue
+            body.append(ast.unparse(node))
+        head = "\n".join(new_imports)
+        first = self.source.strip()
+        source = (head + "\n" + first if head else first) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+        return Merged(TestFile(source), duplicates)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """Two test files as one, and the tests of the second left out as copies of the first's."""
+
+    file: TestFile
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> list[tuple]:
+    """Each name an import binds, as (module, name, alias, level)."""
+    module = node.module if isinstance(node, ast.ImportFrom) else None
+    level = node.level if isinstance(node, ast.ImportFrom) else 0
+    return [(module, alias.name, alias.asname, level) for alias in node.names]
+
+
+def _fields(node: ast.AST) -> dict:
+    return {name: getattr(node, name) for name in node._fields}
