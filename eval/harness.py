@@ -420,9 +420,17 @@ def merge_results(results: list[dict]) -> dict:
     merged["git_sha"] = " ; ".join(dict.fromkeys(r["git_sha"] for r in results))
     for key in ("model", "model_sha256", "lora", "lora_sha256"):
         merged[key] = next((r[key] for r in results if r.get(key)), None)
+    # Two runs of the same system with different adapters (run7 against a candidate) stay apart: a later
+    # run's rows are named after its adapter file.
+    adapter_of: dict[str, str | None] = {}
     for result in results:
+        label = Path(result["lora"]).stem if result.get("lora") else None
         for name, rows in result["rows"].items():
-            merged["rows"].setdefault(name, []).extend(rows)
+            for row in rows:
+                first = adapter_of.setdefault(row["system"], result.get("lora_sha256"))
+                if first != result.get("lora_sha256") and label:
+                    row = {**row, "system": f"{row['system']} ({label})"}
+                merged["rows"].setdefault(name, []).append(row)
     return merged
 
 
