@@ -207,6 +207,22 @@ def test_gguf_adapter_converts_back_to_peft_and_starts_continued_training(tiny_m
     assert trainable and all("lora_" in n for n in trainable)
 
 
+def test_the_shipped_adapter_converts_to_peft_and_back_unchanged(tmp_path):
+    import gguf
+
+    from trainer.gguf_io import read_lora_gguf, write_lora_gguf
+
+    shipped = REPO / "pytest_utgen" / "adapters" / "utgen-1.5b-lora.gguf"
+    peft_dir = read_lora_gguf(shipped, tmp_path / "peft")
+    settings = json.loads((peft_dir / "adapter_config.json").read_text())
+    assert (settings["r"], settings["lora_alpha"], len(settings["target_modules"])) == (8, 16.0, 7)
+    back = write_lora_gguf(peft_dir, 28, tmp_path / "back.gguf", "f16")
+    original = {t.name: t.data for t in gguf.GGUFReader(str(shipped)).tensors}
+    again = {t.name: t.data for t in gguf.GGUFReader(str(back)).tensors}
+    assert original.keys() == again.keys() and len(original) == 28 * 7 * 2
+    assert all((original[name] == again[name]).all() for name in original)
+
+
 def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
     from trainer.config import load_train_config
     from trainer.train import train
