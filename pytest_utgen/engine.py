@@ -615,8 +615,8 @@ class Engine:
         for work in works:
             if work.report.status == ModuleStatus.CACHED and is_generated_file(work.out_path):
                 work.kept = TestFile(read_generated_body(work.out_path))
-        by_relative = {self._workspace_relative(w.out_path): w for w in works if w.kept
-                       and w.report.status in (ModuleStatus.GENERATED, ModuleStatus.CACHED)}
+        # Only generated and cached modules hold kept tests.
+        by_relative = {self._workspace_relative(w.out_path): w for w in works if w.kept}
         if not by_relative:
             return
         for relative, work in by_relative.items():

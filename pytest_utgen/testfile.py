@@ -8,6 +8,7 @@ first use and kept, so no step parses a file that another step has parsed alread
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -91,21 +92,21 @@ class TestFile:
                     drop.append(node_span(node))
                 else:
                     drop.extend(node_span(m) for m in dropped)
-        lines = list(self.lines)
-        for start, end in sorted(drop, reverse=True):
-            del lines[start - 1: end]
-        text = "\n".join(lines)
+        text = self._cut(drop)
         while "\n\n\n\n" in text:
             text = text.replace("\n\n\n\n", "\n\n\n")
         return TestFile(text.strip() + "\n")
 
     def without(self, nodes: list[ast.stmt]) -> TestFile:
         """This file with the lines of top-level ``nodes`` removed (comments elsewhere stay)."""
+        return TestFile(self._cut([node_span(node) for node in nodes]).strip() + "\n")
+
+    def _cut(self, spans: list[tuple[int, int]]) -> str:
+        """The text without the lines of ``spans`` (1-based, inclusive)."""
         lines = list(self.lines)
-        for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
-            start, end = node_span(node)
+        for start, end in sorted(spans, reverse=True):
             del lines[start - 1: end]
-        return TestFile("\n".join(lines).strip() + "\n")
+        return "\n".join(lines)
 
     def merge(self, other: TestFile) -> Merged:
         """One file with the tests of both; ``other``'s clashing names get a numeric suffix.
@@ -123,7 +124,9 @@ class TestFile:
                 fresh = [alias for alias, key in zip(node.names, _imported(node)) if key not in imported]
                 imported.update(_imported(node))
                 if fresh:
-                    new_imports.append(ast.unparse(type(node)(**{**_fields(node), "names": fresh})))
+                    narrowed = copy.copy(node)  # not ``node.names = fresh``: the tree is ``other``'s, kept
+                    narrowed.names = fresh
+                    new_imports.append(ast.unparse(narrowed))
                 continue
             if isinstance(node, (*FUNCTION, ast.ClassDef)):
                 if node.name in taken and not node.name.startswith("test") and not node.name.startswith("Test"):
@@ -162,7 +165,3 @@ def _imported(node: ast.Import | ast.ImportFrom) -> list[tuple]:
     module = node.module if isinstance(node, ast.ImportFrom) else None
     level = node.level if isinstance(node, ast.ImportFrom) else 0
     return [(module, alias.name, alias.asname, level) for alias in node.names]
-
-
-def _fields(node: ast.AST) -> dict:
-    return {name: getattr(node, name) for name in node._fields}

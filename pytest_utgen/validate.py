@@ -26,7 +26,7 @@ class ValidationResult:
     """
 
     kept_file: TestFile | None
-    file: TestFile = TestFile("")
+    file: TestFile
     adopted: list[Adopted] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     failing: dict[str, str] = field(default_factory=dict)
