@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generator
 
 from . import discover
 from .amplify import amplify
@@ -26,6 +26,7 @@ from .testfile import TestFile, unit_of
 from .validate import (
     MUTANT_TEST_SECONDS,
     CandidateValidator,
+    ValidationResult,
     absolute_imports,
     contributions,
     greedy_cover,
@@ -83,6 +84,19 @@ def make_backend(config: UtgenConfig, identity: ModelIdentity) -> Backend:
     return LlamaCppBackend(identity.path, identity.cache_key, identity.lora, config.n_ctx, config.n_threads,
                            config.seed,
                            verbose=config.verbose)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One model call the module's plan asks for: the prompt and its sampling temperature."""
+
+    messages: list[dict[str, str]]
+    temperature: float
+
+
+# What a model call came to: its validation (None when no code came back) and the problem to feed back
+# (None when a test was kept).
+_Attempt = tuple[ValidationResult | None, str | None]
 
 
 @dataclass
@@ -295,6 +309,9 @@ class Engine:
         return works
 
     def _generate(self, work: _ModuleWork, workspace: Workspace, backend: Backend) -> _ModuleWork:
+        """The module's loop: the plan picks the next prompt from what the kept tests run and kill, the model
+        writes a candidate, the sandbox runs it and the oracle repairs it, what passes is kept; once the plan
+        stops, the kept tests get their final checks."""
         cfg = self.config
         started = time.perf_counter()
         module = work.selection.module
@@ -303,39 +320,55 @@ class Engine:
             workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns,
             module.name, oracle=cfg.oracle == "observed",
         )
-        report = work.report
+        plan = self._plan(work, validator, backend, started)
+        attempt = None
+        while True:
+            try:
+                request = plan.send(attempt)
+            except StopIteration as stop:
+                work.report.stopped = stop.value
+                break
+            attempt = self._try(work, request.messages, request.temperature, validator, backend)
+        self._settle(work, validator)
+        work.report.tests_kept = len(work.kept.units) if work.kept else 0
+        work.report.tests_quarantined = len(work.failing_sources)
+        work.report.seconds = time.perf_counter() - started
+        return work
+
+    def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
+              started: float) -> Generator[_Request, _Attempt, StopReason | None]:
+        """The module's prompts in order, each chosen after the previous one's outcome is known: the module
+        (chunk by chunk, with feedback), then one per function or method with uncovered lines, then one per
+        surviving mutant; amplification (no model call) between. Returns why it stopped."""
+        cfg = self.config
         deadline = started + cfg.budget_s
         share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         for chunk in split_source(work.source, budget, backend.count_tokens):
-            self._generate_chunk(work, chunk, validator, backend)
+            yield from self._module_requests(work, chunk)
         self._amplify(work, validator)
-        report.stopped = self._target_pass(work, validator, backend, started + cfg.budget_s * (1 - share),
-                                           cfg.max_calls - int(cfg.max_calls * share))
+        stopped = yield from self._target_requests(work, started + cfg.budget_s * (1 - share),
+                                                   cfg.max_calls - int(cfg.max_calls * share))
         self._amplify(work, validator)
         if cfg.mutation and work.kept:
-            report.stopped = self._mutation_pass(work, validator, backend, deadline)
-        if (report.stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept) \
+            stopped = yield from self._mutant_requests(work, validator, deadline)
+        if (stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept) \
                 and not self._coverage_reached(work):
             # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
-            report.stopped = self._target_pass(work, validator, backend, deadline, cfg.max_calls)
+            stopped = yield from self._target_requests(work, deadline, cfg.max_calls)
         self._amplify(work, validator)
-        self._settle(work, validator)
-        report.tests_kept = len(work.kept.units) if work.kept else 0
-        report.tests_quarantined = len(work.failing_sources)
-        report.seconds = time.perf_counter() - started
-        return work
+        return stopped
 
-    def _generate_chunk(
-        self, work: _ModuleWork, chunk: SourceChunk, validator: CandidateValidator, backend: Backend
-    ) -> None:
+    def _module_requests(self, work: _ModuleWork, chunk: SourceChunk) -> Generator[_Request, _Attempt, None]:
+        """Prompts for a chunk of the module: again with the problem of the last reply, or with the chunk's
+        lines still not run, until the chunk is covered or ``max_attempts`` prompts were made."""
         cfg = self.config
         feedback = None
         for _ in range(cfg.max_attempts):
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
             temperature = cfg.repair_temperature if feedback and feedback.startswith(UNCOVERED_FEEDBACK) else 0.0
-            messages = build_messages(chunk.code, work.selection.module.name, feedback=feedback)
-            result, problem = self._try(work, messages, temperature, validator, backend)
+            result, problem = yield _Request(build_messages(chunk.code, work.selection.module.name,
+                                                            feedback=feedback), temperature)
             if problem is not None:
                 feedback = problem
                 continue
@@ -344,8 +377,8 @@ class Engine:
                 return
             feedback = UNCOVERED_FEEDBACK + _quote_lines(work.source, missing)
 
-    def _target_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
-                     deadline: float, max_calls: int) -> StopReason:
+    def _target_requests(self, work: _ModuleWork, deadline: float,
+                         max_calls: int) -> Generator[_Request, _Attempt, StopReason]:
         """One focused prompt per function or method that still has uncovered lines, most uncovered first,
         until the module reaches the target coverage or the pass's share of the budget is spent."""
         cfg = self.config
@@ -375,7 +408,7 @@ class Engine:
             # A later visit asks again for the lines the first reply missed: sampled, as a greedy reply
             # to a near-identical prompt would repeat the first.
             temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
-            self._try(work, messages, temperature, validator, backend)
+            yield _Request(messages, temperature)
 
     def _settle(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """The kept tests as one file get the full checks (candidates were checked quickly one by one); with
@@ -391,8 +424,8 @@ class Engine:
         if self.config.mutation and work.kept:
             self._keep_set(work, validator)
 
-    def _mutation_pass(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
-                       deadline: float) -> StopReason:
+    def _mutant_requests(self, work: _ModuleWork, validator: CandidateValidator,
+                         deadline: float) -> Generator[_Request, _Attempt, StopReason]:
         """Mutants of the covered lines, run against the kept tests; then one prompt per surviving mutant (a
         round over the targets, most survivors first) until none survives or the budget is spent."""
         cfg = self.config
@@ -418,8 +451,7 @@ class Engine:
                                                           -left[mt[1].qualname], mt[0].id))
             tried.add(mutant.id)
             asked[target.qualname] += 1
-            messages = build_mutant_messages(header, work.selection.module.name, target, mutant)
-            result, _ = self._try(work, messages, 0.0, validator, backend)
+            result, _ = yield _Request(build_mutant_messages(header, work.selection.module.name, target, mutant), 0.0)
             if result is not None and result.kept_file:
                 killed = _mutation_run(work, validator, result.kept_file, survivors).killed
                 survivors = [m for m in survivors if m.id not in killed]
@@ -491,7 +523,7 @@ class Engine:
         return bool(work.statements) and work.percent() >= self.config.target_coverage
 
     def _try(self, work: _ModuleWork, messages: list[dict[str, str]], temperature: float,
-             validator: CandidateValidator, backend: Backend):
+             validator: CandidateValidator, backend: Backend) -> _Attempt:
         """One model call and its candidate: extract, repair imports, validate quickly, quarantine what failed,
         merge what passed. Returns the validation (None when no code came back) and the problem to feed back
         (None when some test was kept)."""
