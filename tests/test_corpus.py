@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from trainer.corpus.filter import filter_corpus, judge, minimal_tests, normalize_tests, read_samples
+from trainer.corpus.reward import FAIL_PENALTY, FileScore, score_files
 from trainer.corpus.problems import (
     PYPI_MODULES,
     PYPI_PACKAGES,
@@ -21,6 +22,7 @@ from trainer.corpus.problems import (
     write_problems,
 )
 from trainer.data import from_record, split_of
+from trainer.grpo import group_advantages
 from trainer.heldout import EVAL_MODULES, FRESH_MODULES, eval_packages
 
 pytest.importorskip("mutmut")
@@ -110,6 +112,25 @@ def test_the_candidate_killing_most_mutants_wins_and_only_passing_tests_are_kept
     assert "def test_just_above_the_cap" in record["tests"] and "test_wrong" not in record["tests"]
     assert "test_empty" not in record["tests"]
     assert record["code"] == SOLUTION and record["module"] is None
+
+
+def test_the_reward_is_mutants_killed_minus_failing_tests_and_broken_files_score_lowest(tmp_path):
+    strong, weak, broken, prose, cut = score_files(toy_problem(tmp_path), [STRONG, WEAK, NOT_COLLECTING, PROSE, None])
+    assert strong.collected and strong.failed == 0 and strong.passed == 4
+    assert strong.mutants > 5 and strong.killed >= strong.mutants - 2
+    assert strong.reward == pytest.approx(strong.killed / strong.mutants)
+    # WEAK: one test that asserts nothing (kills only crashing mutants), one that fails on the real code.
+    assert weak.passed == 1 and weak.failed == 1
+    assert weak.reward == pytest.approx(weak.killed / weak.mutants - FAIL_PENALTY / 2)
+    assert strong.reward > weak.reward > -FAIL_PENALTY
+    assert broken == prose == cut == FileScore(-FAIL_PENALTY)
+
+
+def test_grpo_advantages_are_normalised_within_a_group_and_zero_when_it_agrees():
+    assert group_advantages([0.5, 0.5, 0.5]) == [0.0, 0.0, 0.0]
+    low, high = group_advantages([0.0, 1.0])
+    assert low == pytest.approx(-1.0) and high == pytest.approx(1.0)
+    assert sum(group_advantages([0.1, 0.4, -0.5, 0.9])) == pytest.approx(0.0)
 
 
 def case(passed: bool, *killed: str, index: int | None = None) -> dict:

@@ -293,3 +293,51 @@ def test_second_corpus_round_trains_a_sampler_on_round_one_and_samples_from_it(t
                          per_problem=2, max_new_tokens=4, workers=1)
     assert (round2 / "sampler" / "summary.json").stat().st_mtime_ns == trained_at
     assert len((round2 / "samples.jsonl").read_text().splitlines()) == 6 and again == stats
+
+
+def test_grpo_steps_move_the_adapter_toward_rewarded_samples_resume_and_export(tiny_model, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from trainer.corpus.problems import Problem, write_problems
+    from trainer.corpus.reward import FileScore
+    from trainer.gguf_io import write_lora_gguf
+    from trainer.grpo import GrpoConfig, train
+
+    hf_dir, _, _ = tiny_model
+    torch.manual_seed(2)
+    start = get_peft_model(AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    start.save_pretrained(tmp_path / "start")
+    init = write_lora_gguf(tmp_path / "start", 2, tmp_path / "start.gguf")
+    problems = [Problem(f"toy-{i}", "toy", "solution", f"def f{i}(x):\n    return x + {i}\n", f"toy-{i}")
+                for i in range(3)]
+    write_problems(problems, tmp_path / "problems.jsonl")
+    seen = []
+
+    def by_position(problem, texts):
+        # A reward that differs inside every group, so each step has a gradient (the execution reward is
+        # tested in test_corpus; here: the update, the log, the state and the export).
+        seen.append((problem.root, len(texts)))
+        return [FileScore(float(i % 2)) for i in range(len(texts))]
+
+    config = GrpoConfig(base=str(hf_dir), init_adapter=str(init), problems=str(tmp_path / "problems.jsonl"),
+                        out=str(tmp_path / "run"), root_base=str(tmp_path), steps=3, problems_per_step=2, group=4,
+                        max_new_tokens=5, learning_rate=1e-2, workers=2, micro_batch=3, time_limit=0.0)
+    first = train(config, by_position)
+    assert first["steps_done"] == 1  # the time limit: one step, then the state and the adapter as it stands
+    assert Path(first["adapter_gguf"]).is_file()
+    assert seen[:2] == [(str(tmp_path / "toy-0"), 4), (str(tmp_path / "toy-1"), 4)]
+    after_one = load_file(tmp_path / "run" / "state" / "adapter" / "adapter_model.safetensors")
+    initial = load_file(tmp_path / "start" / "adapter_model.safetensors")
+    assert any(not torch.equal(after_one[name], initial[name]) for name in initial)
+
+    config.time_limit = 600.0
+    done = train(config, by_position)
+    assert done["steps_done"] == 3 and Path(done["adapter_gguf"]).is_file()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2, 3]
+    assert all(entry["grad_norm"] > 0 and entry["groups_flat"] == 0 for entry in log)
+    assert all(entry["reward"] == pytest.approx(0.5) for entry in log)
+    assert seen[2][0] == str(tmp_path / "toy-2") and seen[3][0] == str(tmp_path / "toy-0")  # the set wraps

@@ -93,38 +93,66 @@ def judge(problem: Problem, texts: list[str | None]) -> Verdict:
     """Run the problem's candidates in a child process and pick the best surviving file."""
     verdict = Verdict(problem.task_id, samples=len(texts), truncated=texts.count(None))
     with tempfile.TemporaryDirectory(prefix="utgen-corpus-") as tmp:
-        work = Path(tmp)
-        src = work / "src"
-        shutil.copytree(problem.root, src, ignore=shutil.ignore_patterns("__pycache__", "*.dist-info"))
-        target = module_path(src, problem.module)
-        files, verdict.no_code = candidate_files(problem, texts, target.read_text(encoding="utf-8"))
+        files, verdict.no_code = candidate_files(problem, texts, _copy_root(problem, Path(tmp)))
         if not files:
             verdict.error = "no complete sample with code"
             return verdict
-        tests_dir = work / "candidates"
-        tests_dir.mkdir()
-        for name, code in files.items():
-            (tests_dir / name).write_text(code, encoding="utf-8")
-        (work / "setup.cfg").write_text("[mutmut]\nsource_paths=src\n", encoding="utf-8")
-        spec = {"module_file": str(target), "module": problem.module, "names": top_level_names(problem.code),
-                "allowed": [str(work), tempfile.gettempdir()], "mutant_seconds": MUTANT_SECONDS,
-                "test_seconds": TEST_SECONDS,
-                "memory_limit_mb": MEMORY_LIMIT_MB, "root": str(work), "tests_dir": str(tests_dir),
-                "results": str(work / "results.json")}
-        (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1", "MUTANT_UNDER_TEST": ""}
-        try:
-            subprocess.run([sys.executable, str(CHILD), str(work / "spec.json")], cwd=work, env=env,
-                           capture_output=True, timeout=PROBLEM_TIMEOUT, start_new_session=True)
-        except subprocess.TimeoutExpired:
-            verdict.error = "timeout"
-            return verdict
-        results_path = work / "results.json"
-        if not results_path.is_file():
-            verdict.error = "child crashed"
-            return verdict
-        results = json.loads(results_path.read_text(encoding="utf-8"))
+        results = run_candidates(problem, files, Path(tmp))
+    if isinstance(results, str):
+        verdict.error = results
+        return verdict
     return decide(problem, files, results, verdict)
+
+
+def _copy_root(problem: Problem, work: Path) -> str:
+    """Copy the problem's ground truth into ``work/src``; the source of the module under test."""
+    src = work / "src"
+    shutil.copytree(problem.root, src, ignore=shutil.ignore_patterns("__pycache__", "*.dist-info"))
+    return module_path(src, problem.module).read_text(encoding="utf-8")
+
+
+def candidate_outcomes(problem: Problem, texts: list[str | None], timeout: float = PROBLEM_TIMEOUT,
+                       ) -> tuple[dict[str, str], dict | str]:
+    """The candidate files of ``texts`` (by file name ``test_c{index}.py``) and the kill matrix of one
+    child run over them (or why there is none: no code, a timeout, a crash)."""
+    with tempfile.TemporaryDirectory(prefix="utgen-corpus-") as tmp:
+        files, _ = candidate_files(problem, texts, _copy_root(problem, Path(tmp)))
+        if not files:
+            return files, "no complete sample with code"
+        return files, run_candidates(problem, files, Path(tmp), timeout)
+
+
+def run_candidates(problem: Problem, files: dict[str, str], work: Path,
+                   timeout: float = PROBLEM_TIMEOUT) -> dict | str:
+    """Run ``files`` against the ground truth in ``work/src`` and against each mutant of the problem's
+    functions, in one child process; its results (see ``_kill_matrix.py``), or why there are none."""
+    src = work / "src"
+    target = module_path(src, problem.module)
+    tests_dir = work / "candidates"
+    tests_dir.mkdir()
+    for name, code in files.items():
+        (tests_dir / name).write_text(code, encoding="utf-8")
+    (work / "setup.cfg").write_text("[mutmut]\nsource_paths=src\n", encoding="utf-8")
+    spec = {"module_file": str(target), "module": problem.module, "names": top_level_names(problem.code),
+            "allowed": [str(work), tempfile.gettempdir()], "mutant_seconds": MUTANT_SECONDS,
+            "test_seconds": TEST_SECONDS,
+            "memory_limit_mb": MEMORY_LIMIT_MB, "root": str(work), "tests_dir": str(tests_dir),
+            "results": str(work / "results.json")}
+    (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    # The ground truth first; then whatever the caller's path held (where pytest_utgen and mutmut are when
+    # they are not installed, as on the GPU machine). Plugins of the environment stay out of the run.
+    path = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1", "MUTANT_UNDER_TEST": "",
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    try:
+        subprocess.run([sys.executable, str(CHILD), str(work / "spec.json")], check=False, cwd=work, env=env,
+                       capture_output=True, timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    results_path = work / "results.json"
+    if not results_path.is_file():
+        return "child crashed"
+    return json.loads(results_path.read_text(encoding="utf-8"))
 
 
 def decide(problem: Problem, files: dict[str, str], results: dict, verdict: Verdict) -> Verdict:
