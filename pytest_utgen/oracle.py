@@ -41,8 +41,10 @@ def instrument(file: TestFile, units: set[str]) -> TestFile:
     for unit, function in file.unit_nodes.items():
         if unit not in units:
             continue
+        caught = _raises_targets(function)
         for node in ast.walk(function):
-            if _is_equality_assert(node) and node.lineno == node.test.lineno:
+            if _is_equality_assert(node) and node.lineno == node.test.lineno \
+                    and not _renders_exception_info(node.test.left, caught):
                 check = f"{OBSERVE}({node.lineno}, lambda: ({ast.unparse(node.test.left)}), " \
                         f"{ast.unparse(node.test.comparators[0])})"
                 indent = lines[node.lineno - 1][: node.col_offset]
@@ -103,6 +105,27 @@ def _adoptable(observations: dict[str, list[Observation]]):
         for observation in seen:
             if observation.raised or (not observation.matched and per_line[observation.line] == 1):
                 yield unit, observation
+
+
+def _raises_targets(function: ast.FunctionDef) -> set[str]:
+    """Names bound by ``with pytest.raises(...) as NAME`` in ``function``."""
+    names = set()
+    for node in ast.walk(function):
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                call = item.context_expr
+                if isinstance(call, ast.Call) and ast.unparse(call.func).split(".")[-1] == "raises" \
+                        and isinstance(item.optional_vars, ast.Name):
+                    names.add(item.optional_vars.id)
+    return names
+
+
+def _renders_exception_info(expression: ast.expr, caught: set[str]) -> bool:
+    """Whether ``expression`` uses a ``pytest.raises`` result as a whole (``str(excinfo)``): its text is
+    pytest's, with the traceback's length in it, which changes with the call depth (under mutmut's
+    trampolines, for one), so it is no expectation about the code. ``excinfo.value`` and the like are."""
+    attributes = {id(n.value) for n in ast.walk(expression) if isinstance(n, ast.Attribute)}
+    return any(isinstance(n, ast.Name) and n.id in caught and id(n) not in attributes for n in ast.walk(expression))
 
 
 def _is_equality_assert(node: ast.AST) -> bool:

@@ -187,6 +187,17 @@ def test_instrumented_asserts_record_and_go_on_keeping_their_lines():
     assert seen == [(3, 3, 4), (5, 2, 2)]
 
 
+def test_the_text_of_a_pytest_raises_result_is_never_observed_but_its_value_is():
+    # str(excinfo) holds pytest's traceback length ("tblen=2"), which mutmut's trampolines change: adopted, it
+    # made the eval's mutmut run fail on a kept tinydb file.
+    source = ("import pytest\n\n\ndef test_a():\n    with pytest.raises(ValueError) as e:\n        int('x')\n"
+              "    assert str(e) == 'guess'\n    assert str(e.value) == 'guess'\n    assert e.type == KeyError\n")
+    lines = instrument(TestFile(source), {"test_a"}).source.splitlines()
+    assert lines[6] == "    assert str(e) == 'guess'"
+    assert lines[7] == f"    {OBSERVE}(8, lambda: (str(e.value)), 'guess')"
+    assert lines[8] == f"    {OBSERVE}(9, lambda: (e.type), KeyError)"
+
+
 def test_a_line_observed_more_than_once_is_not_adopted():
     source = "def test_loop():\n    for i in range(2):\n        assert i == 5\n"
     seen = [Observation(3, value="0", matched=False), Observation(3, value="1", matched=False)]
