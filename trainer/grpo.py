@@ -184,7 +184,7 @@ def train(config: GrpoConfig, score: Callable[[Problem, list[str | None]], list[
         for scores in scored:
             values = [s.reward for s in scores] if scores else [0.0] * config.group
             rewards.extend(values)
-            advantages.extend(group_advantages(values) if scores else [0.0] * config.group)
+            advantages.extend(group_advantages(values))  # an unjudged group's zeros: no gradient
         timer = time.perf_counter()
         model.train()
         prompt_mask = encoded["attention_mask"].repeat_interleave(config.group, dim=0)

@@ -92,12 +92,7 @@ def candidate_files(problem: Problem, texts: list[str | None], module_source: st
 def judge(problem: Problem, texts: list[str | None]) -> Verdict:
     """Run the problem's candidates in a child process and pick the best surviving file."""
     verdict = Verdict(problem.task_id, samples=len(texts), truncated=texts.count(None))
-    with tempfile.TemporaryDirectory(prefix="utgen-corpus-") as tmp:
-        files, verdict.no_code = candidate_files(problem, texts, _copy_root(problem, Path(tmp)))
-        if not files:
-            verdict.error = "no complete sample with code"
-            return verdict
-        results = run_candidates(problem, files, Path(tmp))
+    files, verdict.no_code, results = candidate_outcomes(problem, texts)
     if isinstance(results, str):
         verdict.error = results
         return verdict
@@ -112,14 +107,14 @@ def _copy_root(problem: Problem, work: Path) -> str:
 
 
 def candidate_outcomes(problem: Problem, texts: list[str | None], timeout: float = PROBLEM_TIMEOUT,
-                       ) -> tuple[dict[str, str], dict | str]:
-    """The candidate files of ``texts`` (by file name ``test_c{index}.py``) and the kill matrix of one
-    child run over them (or why there is none: no code, a timeout, a crash)."""
+                       ) -> tuple[dict[str, str], int, dict | str]:
+    """The candidate files of ``texts`` (by file name ``test_c{index}.py``), how many samples held no code,
+    and the kill matrix of one child run over the files (or why there is none: no code, a timeout, a crash)."""
     with tempfile.TemporaryDirectory(prefix="utgen-corpus-") as tmp:
-        files, _ = candidate_files(problem, texts, _copy_root(problem, Path(tmp)))
+        files, no_code = candidate_files(problem, texts, _copy_root(problem, Path(tmp)))
         if not files:
-            return files, "no complete sample with code"
-        return files, run_candidates(problem, files, Path(tmp), timeout)
+            return files, no_code, "no complete sample with code"
+        return files, no_code, run_candidates(problem, files, Path(tmp), timeout)
 
 
 def run_candidates(problem: Problem, files: dict[str, str], work: Path,

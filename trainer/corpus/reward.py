@@ -33,7 +33,7 @@ def score_files(problem: Problem, texts: list[str | None], fail_penalty: float =
                 timeout: float = PROBLEM_TIMEOUT) -> list[FileScore] | None:
     """One :class:`FileScore` per text (None: cut at the token limit), in order; None when the child run
     itself failed (timeout, crash), so no text of the group can be judged."""
-    files, results = candidate_outcomes(problem, texts, timeout)
+    files, _, results = candidate_outcomes(problem, texts, timeout)
     if isinstance(results, str):
         return None if files else [FileScore(-fail_penalty) for _ in texts]
     mutants = len(results["mutants"])
