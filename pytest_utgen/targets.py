@@ -1,9 +1,10 @@
 """Targets: a module cut into the units the loop prompts for, one top-level function or method at a time.
 
-A prompt for a target is small: the module's imports and constants (:func:`module_header`), and the
-target's own code, for a method with its class's header, fields and ``__init__`` signature first. The
-prompts of one module share their beginning up to the target (of one class, up to the method), which
-llama.cpp reuses from its cache instead of processing it again.
+A prompt for a target is small: the module's imports and constants (:func:`module_header`), the signatures
+and first docstring lines of the module's functions and classes the target uses, and the target's own code,
+for a method with its class's header, fields, ``__init__`` signature and the signatures of the methods it
+calls first. The prompts of one class's methods share their beginning up to the class (the names any of its
+methods uses are shown for all of them), which llama.cpp reuses from its cache instead of processing again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .prompt import node_span
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _MAX_CONSTANT_CHARS = 160
+_MAX_USED_CHARS = 1200  # signatures of used names shown before a target: enough to call them, not a module
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,22 @@ def find_targets(source: str) -> list[Target]:
     """Every top-level function and every method with a body worth testing, in file order."""
     tree = ast.parse(source)
     lines = source.splitlines()
+    defined = {n.name: n for n in tree.body if isinstance(n, (*_DEFS, ast.ClassDef))}
     targets = []
     for node in tree.body:
         if isinstance(node, _DEFS):
-            targets.append(Target(node.name, *node_span(node), _text(lines, node)))
+            targets.append(Target(node.name, *node_span(node), _used(defined, node) + _text(lines, node)))
         elif isinstance(node, ast.ClassDef):
-            context = _class_context(lines, node)
+            used = _used(defined, node)
+            methods = {item.name: item for item in node.body if isinstance(item, _DEFS)}
             for item in node.body:
                 if isinstance(item, _DEFS) and not _is_trivial(item):
-                    code = context + "\n" + _text(lines, item) if item.name != "__init__" else \
-                        "\n".join(_class_context(lines, node).splitlines()[:-len(_signature(item).splitlines())]
-                                  + [_text(lines, item)])
-                    targets.append(Target(f"{node.name}.{item.name}", *node_span(item), code))
+                    context = _class_context(lines, node, [methods[n] for n in _self_calls(item, methods)])
+                    if item.name == "__init__":  # its signature stands in the context: the whole method instead
+                        context = "\n".join(_class_context(lines, node, []).splitlines()
+                                            [:-len(_signature(item).splitlines())])
+                    targets.append(Target(f"{node.name}.{item.name}", *node_span(item),
+                                          used + context + "\n" + _text(lines, item)))
     return targets
 
 
@@ -73,10 +79,11 @@ def _is_trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return not body or all(isinstance(s, ast.Pass) for s in body)
 
 
-def _class_context(lines: list[str], node: ast.ClassDef) -> str:
-    """A class's header (decorators, bases), docstring, class-level fields and ``__init__``'s signature:
-    what a test of one of its methods needs to build an instance (the body of ``__init__`` in full drew
-    the model to test ``__init__`` again in every method's prompt)."""
+def _class_context(lines: list[str], node: ast.ClassDef, called: list[ast.FunctionDef]) -> str:
+    """A class's header (decorators, bases), docstring, class-level fields, ``__init__``'s signature and the
+    signatures of the ``called`` methods: what a test of one of its methods needs to build an instance and
+    follow the calls (the body of ``__init__`` in full drew the model to test ``__init__`` again in every
+    method's prompt)."""
     start = node_span(node)[0]
     header = lines[start - 1: node.lineno] if start < node.lineno else [lines[node.lineno - 1]]
     kept = []
@@ -85,7 +92,38 @@ def _class_context(lines: list[str], node: ast.ClassDef) -> str:
             kept.append(_text(lines, item))
         elif isinstance(item, _DEFS) and item.name in ("__init__", "__post_init__"):
             kept.append(_signature(item, "    "))
+    kept.extend(_signature(method, "    ") for method in called if method.name not in ("__init__", "__post_init__"))
     return "\n".join(header + kept)
+
+
+def _used(defined: dict[str, ast.stmt], node: ast.stmt) -> str:
+    """Stubs of the module's functions and classes that ``node`` names (itself left out): a function's signature
+    and first docstring line; a class's header, first docstring line and ``__init__`` signature. In file
+    order, up to ``_MAX_USED_CHARS``; each ends with a blank line."""
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - {node.name}
+    stubs, size = [], 0
+    for other in sorted((defined[n] for n in names if n in defined), key=lambda d: d.lineno):
+        stub = _signature(other) if isinstance(other, _DEFS) else _class_stub(other)
+        if size + len(stub) > _MAX_USED_CHARS:
+            break
+        stubs.append(stub + "\n\n\n")
+        size += len(stub)
+    return "".join(stubs)
+
+
+def _class_stub(node: ast.ClassDef) -> str:
+    head = ast.unparse(ast.ClassDef(node.name, node.bases, node.keywords, [ast.Pass()], [])).splitlines()[0]
+    doc = ast.get_docstring(node)
+    body = [f'    """{doc.strip().splitlines()[0]}"""'] if doc else []
+    body += [_signature(item, "    ") for item in node.body if isinstance(item, _DEFS) and item.name == "__init__"]
+    return "\n".join([head] + (body or ["    ..."]))
+
+
+def _self_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, methods: dict[str, ast.stmt]) -> list[str]:
+    """The other methods of its class that ``method`` reaches through ``self.`` or ``cls.``, in class order."""
+    called = {n.attr for n in ast.walk(method)
+              if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in ("self", "cls")}
+    return [name for name in methods if name in called and name != method.name]
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -> str:

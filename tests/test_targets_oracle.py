@@ -68,6 +68,57 @@ def test_the_header_is_imports_and_constants_and_method_prompts_of_a_class_share
                                           "20: self.w, self.h = w, h")
 
 
+USES = '''def helper(x, scale=2):
+    """Scale a number.
+
+    Long explanation.
+    """
+    return x * scale * 7
+
+
+class Missing(KeyError):
+    """No such item."""
+
+
+class Shelf:
+    def __init__(self, items):
+        self.items = dict(items)
+
+    def count(self):
+        return len(self.items)
+
+    def get(self, key):
+        if key not in self.items:
+            raise Missing(key)
+        return helper(self.items[key])
+
+    def report(self):
+        return f"{self.count()} items, first {self.get(min(self.items))}"
+
+
+def total(shelf: Shelf):
+    return sum(helper(v) for v in shelf.items.values())
+'''
+
+
+def test_a_target_shows_the_signatures_of_the_module_names_it_uses_and_the_methods_it_calls():
+    targets = {t.qualname: t for t in find_targets(USES)}
+    helper_stub = 'def helper(x, scale=2):\n    """Scale a number."""\n    ...\n\n\n'
+    shelf_stub = 'class Shelf:\n    def __init__(self, items):\n        ...\n\n\n'
+    assert targets["total"].code.startswith(helper_stub + shelf_stub + "def total(shelf: Shelf):")
+    assert "x * scale * 7" not in targets["total"].code  # a signature, not the body
+    # Every method of a class shows what any of them uses, so their prompts share the start up to the class.
+    missing_stub = 'class Missing(KeyError):\n    """No such item."""\n\n\n'
+    class_start = helper_stub + missing_stub + "class Shelf:\n    def __init__(self, items):\n        ...\n"
+    assert all(targets[name].code.startswith(class_start) for name in ("Shelf.count", "Shelf.get", "Shelf.report"))
+    # A method sees the signatures of the methods it calls through self, in class order, before its own code.
+    report = targets["Shelf.report"].code
+    assert report.endswith("    def count(self):\n        ...\n    def get(self, key):\n        ...\n"
+                           "    def report(self):\n        return f\"{self.count()} items, first "
+                           "{self.get(min(self.items))}\"")
+    assert "def count" not in targets["Shelf.get"].code
+
+
 TESTS = '''import pytest
 from shapes import area, Box
 
