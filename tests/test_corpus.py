@@ -126,6 +126,13 @@ def test_the_reward_is_mutants_killed_minus_failing_tests_and_broken_files_score
     assert broken == prose == cut == FileScore(-FAIL_PENALTY)
 
 
+def test_with_the_all_pass_gate_a_file_with_a_failing_test_earns_no_kill_credit(tmp_path):
+    strong, weak = score_files(toy_problem(tmp_path), [STRONG, WEAK], fail_penalty=1.0, all_pass_gate=True)
+    assert strong.killed > 0 and strong.reward == pytest.approx(strong.killed / strong.mutants)
+    assert weak.killed > 0 and weak.failed == 1  # what it did is still reported
+    assert weak.reward == pytest.approx(-1.0 / 2)
+
+
 def test_grpo_advantages_are_normalised_within_a_group_and_zero_when_it_agrees():
     assert group_advantages([0.5, 0.5, 0.5]) == [0.0, 0.0, 0.0]
     low, high = group_advantages([0.0, 1.0])

@@ -48,6 +48,7 @@ class GrpoConfig:
     temperature: float = 0.9
     max_new_tokens: int = 384
     fail_penalty: float = FAIL_PENALTY
+    all_pass_gate: bool = False  # no kill credit for a file with a failing test
     workers: int = 16  # reward child processes at once
     micro_batch: int = 4  # sequences per forward/backward (16 of 2 000 tokens ran out of 140 GB)
     time_limit: float = 520.0  # seconds: no step starts after this (each call makes one; the next resumes)
@@ -124,7 +125,7 @@ def train(config: GrpoConfig, score: Callable[[Problem, list[str | None]], list[
     started = time.perf_counter()
     if score is None:
         def score(problem: Problem, texts: list[str | None]) -> list[FileScore] | None:
-            return score_files(problem, texts, config.fail_penalty, config.reward_timeout)
+            return score_files(problem, texts, config.fail_penalty, config.reward_timeout, config.all_pass_gate)
     out = Path(config.out)
     state_dir = out / "state"
     out.mkdir(parents=True, exist_ok=True)
@@ -255,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         flag = "--" + name.replace("_", "-")
         if field.default is MISSING:
             run.add_argument(flag, required=True)
+        elif isinstance(field.default, bool):
+            run.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
         else:
             run.add_argument(flag, type=type(field.default), default=field.default)
     args = parser.parse_args(argv)

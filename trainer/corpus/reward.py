@@ -1,5 +1,7 @@
 """The execution reward of a candidate test file (issue 15, item 3): the share of the target's mutants its
-passing tests kill, minus a penalty for its tests that fail on the real code.
+passing tests kill, minus a penalty for its tests that fail on the real code. With the all-pass gate, a file
+with any failing test earns no kill credit at all: a linear penalty (0.5 or 1.0 × the failing share) let GRPO
+trade correct tests for kills by writing more tests per file (trainer/results/grpo-penalty1-2026-11-28).
 
 A file that does not parse, does not collect, or was cut at the token limit scores as if all its tests
 failed. Computed by the corpus filter's child run (``filter.candidate_outcomes``): the same mutants (mutmut's,
@@ -30,7 +32,7 @@ class FileScore:
 
 
 def score_files(problem: Problem, texts: list[str | None], fail_penalty: float = FAIL_PENALTY,
-                timeout: float = PROBLEM_TIMEOUT) -> list[FileScore] | None:
+                timeout: float = PROBLEM_TIMEOUT, all_pass_gate: bool = False) -> list[FileScore] | None:
     """One :class:`FileScore` per text (None: cut at the token limit), in order; None when the child run
     itself failed (timeout, crash), so no text of the group can be judged."""
     files, _, results = candidate_outcomes(problem, texts, timeout)
@@ -50,6 +52,8 @@ def score_files(problem: Problem, texts: list[str | None], fail_penalty: float =
         failed = len(cases) - len(passing)
         # Without mutants (mutmut made none) a passing file earns what a file killing half of them would.
         gain = len(killed) / mutants if mutants else 0.5 * (len(passing) > 0)
+        if all_pass_gate and len(passing) < len(cases):
+            gain = 0.0
         scores.append(FileScore(gain - fail_penalty * failed / len(cases), True, len(passing), failed,
                                 len(killed), mutants))
     return scores
