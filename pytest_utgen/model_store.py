@@ -45,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         adapter="utgen-1.5b-lora.gguf",  # docs/model.md
-        adapter_sha256="a9d21d3e0d3a59a797e28e6ae6f948e569523816bd03e75824d2b886d77bb97e",
+        adapter_sha256="9a94c479402c15560afaffb363b408c672337a19717315740dc69ea08ae55238",
     ),
     "0.5b": ModelSpec(
         key="0.5b",
