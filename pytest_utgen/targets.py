@@ -112,11 +112,11 @@ def _used(defined: dict[str, ast.stmt], node: ast.stmt) -> str:
 
 
 def _class_stub(node: ast.ClassDef) -> str:
-    head = ast.unparse(ast.ClassDef(node.name, node.bases, node.keywords, [ast.Pass()], [])).splitlines()[0]
     doc = ast.get_docstring(node)
-    body = [f'    """{doc.strip().splitlines()[0]}"""'] if doc else []
-    body += [_signature(item, "    ") for item in node.body if isinstance(item, _DEFS) and item.name == "__init__"]
-    return "\n".join([head] + (body or ["    ..."]))
+    body = [ast.Expr(ast.Constant(doc.strip().splitlines()[0]))] if doc else []
+    body += [_stub(item) for item in node.body if isinstance(item, _DEFS) and item.name == "__init__"]
+    text = ast.unparse(ast.ClassDef(node.name, node.bases, node.keywords, body or [ast.Expr(ast.Constant(...))], []))
+    return "\n".join(line for line in text.splitlines() if line.strip())  # unparse puts blank lines before a def
 
 
 def _self_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, methods: dict[str, ast.stmt]) -> list[str]:
@@ -127,9 +127,14 @@ def _self_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, methods: dict[st
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -> str:
-    stub = copy.copy(node)  # the same signature and decorators, with the body elided
+    return "\n".join(indent + line for line in ast.unparse(_stub(node)).splitlines())
+
+
+def _stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.FunctionDef | ast.AsyncFunctionDef:
+    """The same signature and decorators, with the body elided to the first docstring line and ``...``."""
+    stub = copy.copy(node)
     stub.body = [ast.Expr(ast.Constant(...))]
     doc = ast.get_docstring(node)
     if doc:
         stub.body.insert(0, ast.Expr(ast.Constant(doc.strip().splitlines()[0])))
-    return "\n".join(indent + line for line in ast.unparse(stub).splitlines())
+    return stub
