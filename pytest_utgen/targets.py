@@ -48,10 +48,10 @@ def find_targets(source: str) -> list[Target]:
             methods = {item.name: item for item in node.body if isinstance(item, _DEFS)}
             for item in node.body:
                 if isinstance(item, _DEFS) and not _is_trivial(item):
-                    context = _class_context(lines, node, [methods[n] for n in _self_calls(item, methods)])
+                    called = [] if item.name == "__init__" else _self_calls(item, methods)
+                    context = _class_context(lines, node, called)
                     if item.name == "__init__":  # its signature stands in the context: the whole method instead
-                        context = "\n".join(_class_context(lines, node, []).splitlines()
-                                            [:-len(_signature(item).splitlines())])
+                        context = "\n".join(context.splitlines()[:-len(_signature(item).splitlines())])
                     targets.append(Target(f"{node.name}.{item.name}", *node_span(item),
                                           used + context + "\n" + _text(lines, item)))
     return targets
@@ -119,11 +119,12 @@ def _class_stub(node: ast.ClassDef) -> str:
     return "\n".join(line for line in text.splitlines() if line.strip())  # unparse puts blank lines before a def
 
 
-def _self_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, methods: dict[str, ast.stmt]) -> list[str]:
+def _self_calls(method: ast.FunctionDef | ast.AsyncFunctionDef,
+                methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]) -> list[ast.FunctionDef]:
     """The other methods of its class that ``method`` reaches through ``self.`` or ``cls.``, in class order."""
     called = {n.attr for n in ast.walk(method)
               if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in ("self", "cls")}
-    return [name for name in methods if name in called and name != method.name]
+    return [other for name, other in methods.items() if name in called and name != method.name]
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -> str:
