@@ -1,10 +1,13 @@
 """Amplify: new tests made from kept ones with no model call (test amplification, as in DSpot).
 
-Two kinds of variant:
+Four kinds of variant:
 
 - **Inputs.** A kept test shows how to build the objects and call the code; a variant calls it with another
   value (a boundary next to the old one, an empty container, a constant the module itself compares
-  against), keeping the original's asserts.
+  against, a value another test of the module passes in), keeping the original's asserts.
+- **Siblings.** A call of one of the module's functions (or of a method of one of its classes) becomes a
+  call of another that takes the same arguments and still has lines no test runs: the test already
+  builds arguments such functions accept (``select(pred, coll)`` -> ``reject(pred, coll)``).
 - **Observations.** A variant checks a value the test computes but never asserts on: a variable it
   assigns, what a call it makes returns, the attributes of an object after a method call. It asserts
   ``== None`` there, a placeholder.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
+from dataclasses import dataclass
 from itertools import zip_longest
 
 from .oracle import MARK
@@ -35,10 +39,13 @@ _MODULE_CONSTANTS = 8  # per type, the most used first
 
 
 def amplify(tests: TestFile, module_source: str, skip: frozenset[str] = frozenset(),
-            limit: int = MAX_VARIANTS, observe: bool = True) -> TestFile | None:
+            limit: int = MAX_VARIANTS, observe: bool = True, values: dict[type, list] | None = None,
+            wanted: frozenset[str] = frozenset()) -> TestFile | None:
     """A test file holding variants of the top-level tests of ``tests`` (its imports, fixtures and
     helpers first, none of its tests), each with one observation added (when ``observe``: only an oracle
-    can fill in the placeholders) or one input literal changed; None when there is none.
+    can fill in the placeholders), one input literal changed (to a nearby value, a module constant or one
+    of ``values``, what other tests pass in) or, with ``observe``, one call turned to a sibling named in
+    ``wanted`` (function names and ``Class.method`` names with uncovered lines); None when there is none.
 
     Variants are taken a test at a time in turn, so every test gets some before the ``limit``; a variant
     whose body equals a test's or another variant's is left out. Tests named in ``skip`` (amplified
@@ -47,13 +54,17 @@ def amplify(tests: TestFile, module_source: str, skip: frozenset[str] = frozense
     """
     tree, lines = tests.tree, tests.lines
     constants = module_constants(module_source)
+    for kind, pooled in (values or {}).items():
+        bucket = constants.setdefault(kind, [])
+        bucket.extend(v for v in pooled if v not in bucket)
+    siblings = sibling_callables(module_source, wanted) if observe and wanted else {}
     seen = {body_key(n) for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     taken = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     imported = {(a.asname or a.name).split(".")[0] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
                 for a in n.names}
     probes = class_probes(module_source) if observe else {}
     per_test = [(_observations(node, lines, imported) + _probes(node, lines, probes) if observe else [])
-                + _variants(node, lines, constants)
+                + _variants(node, lines, constants, siblings)
                 for node in tree.body
                 if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and not node.decorator_list
                 and node.name not in skip]
@@ -111,6 +122,28 @@ def module_constants(module_source: str) -> dict[type, list]:
     return found
 
 
+def test_values(sources: list[str]) -> dict[type, list]:
+    """The ints, floats, strings and bytes the given tests pass in (not what they expect), most used first:
+    a value one test builds (a valid date string, a template) is worth trying in another's call."""
+    counts: Counter = Counter()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                counts.update(n.value for n in input_literals(node) if isinstance(n, ast.Constant)
+                              and type(n.value) in (int, float, str, bytes)
+                              and not (isinstance(n.value, (str, bytes)) and len(n.value) > 2 * _MAX_STRING))
+    found: dict[type, list] = {int: [], float: [], str: [], bytes: []}
+    for value, _ in counts.most_common():
+        bucket = found[type(value)]
+        if len(bucket) < _MODULE_CONSTANTS:
+            bucket.append(value)
+    return found
+
+
 def _own_nodes(nodes: list[ast.AST]):
     """``nodes`` and the nodes under them, not entering nested functions (``module_constants`` visits those
     itself: entering them here would count their constants twice)."""
@@ -134,7 +167,7 @@ def replacements(value, constants: dict[type, list]) -> list[str]:
         values = ["", value[:1], value * 2 if len(value) < 12 else value[: len(value) // 2], value.upper(),
                   " " + value, *constants[str]]
     elif kind is bytes:
-        values = [b"", value[:1], value * 2]
+        values = [b"", value[:1], value * 2, *constants.get(bytes, [])]
     else:
         return []
     texts = []
@@ -144,9 +177,11 @@ def replacements(value, constants: dict[type, list]) -> list[str]:
     return texts
 
 
-def _variants(function: ast.FunctionDef, lines: list[str], constants: dict[type, list]) -> list[tuple[str, str]]:
-    """(test name, variant text) for each input literal of ``function`` and each replacement, the literals
-    taken in turn so the first variants change different inputs."""
+def _variants(function: ast.FunctionDef, lines: list[str], constants: dict[type, list],
+              siblings: dict[str, list[tuple[str, "Arity"]]]) -> list[tuple[str, str]]:
+    """(test name, variant text) for each input literal of ``function`` and each replacement, and for each
+    call of a module function or method with ``siblings`` and each sibling that takes its arguments; the
+    places taken in turn so the first variants change different ones."""
     start, end = node_span(function)
     text = lines[start - 1:end]
     # `with pytest.raises(E):` blocks the oracle wrote: a new input may not raise, so a variant calls bare
@@ -162,20 +197,105 @@ def _variants(function: ast.FunctionDef, lines: list[str], constants: dict[type,
             variant = variant[: block.lineno - start] + body + variant[block.end_lineno - start + 1:]
         return "\n".join(line.replace(MARK, "") for line in variant)
 
-    per_literal = []
+    # (line, first column, end column, texts to put there), columns in UTF-8 bytes as the AST counts them
+    places = []
     for node in input_literals(function):
         if isinstance(node, ast.Constant):
             options = replacements(node.value, constants)
         else:  # a non-empty container literal: empty, and with only its first item
             options = _container_options(node)
-        row = node.lineno - start
+        places.append((node.lineno, node.col_offset, node.end_col_offset, options))
+    places.extend(_sibling_places(function, siblings))
+    per_place = []
+    for lineno, first, last, options in places:
+        row = lineno - start
         line = text[row].encode()
         made = []
         for option in options:
-            new_line = (line[: node.col_offset] + option.encode() + line[node.end_col_offset:]).decode()
+            new_line = (line[:first] + option.encode() + line[last:]).decode()
             made.append((function.name, finish(text[:row] + [new_line] + text[row + 1:])))
-        per_literal.append(made)
-    return [v for round_ in zip_longest(*per_literal) for v in round_ if v is not None]
+        per_place.append(made)
+    return [v for round_ in zip_longest(*per_place) for v in round_ if v is not None]
+
+
+@dataclass(frozen=True)
+class Arity:
+    """What arguments a function accepts: how many positionally, and which keywords."""
+
+    required: int  # positional parameters without a default
+    most: float  # positional parameters in all (infinite with ``*args``)
+    keywords: frozenset[str] | None  # names a keyword argument may have (None: any, with ``**kwargs``)
+
+    def accepts(self, call: ast.Call) -> bool:
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            return False
+        named = {k.arg for k in call.keywords}
+        if self.keywords is not None and not named <= self.keywords:
+            return False
+        return self.required <= len(call.args) + len(named) and len(call.args) <= self.most
+
+
+def _arity(node: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> Arity:
+    arguments = node.args
+    positional = [a.arg for a in arguments.posonlyargs + arguments.args][1 if bound else 0:]
+    required = max(len(positional) - len(arguments.defaults), 0)
+    keywords = None if arguments.kwarg else frozenset(
+        [a.arg for a in arguments.args][1 if bound else 0:] + [a.arg for a in arguments.kwonlyargs])
+    return Arity(required, float("inf") if arguments.vararg else len(positional), keywords)
+
+
+def sibling_callables(module_source: str, wanted: frozenset[str]) -> dict[str, list[tuple[str, Arity]]]:
+    """For each public function of the module (by name) and each public method of its classes (by
+    ``.name``), the other functions or methods of the same class that are in ``wanted``, with their
+    arities: what a call may be turned into."""
+    functions: dict[str, Arity] = {}
+    classes: dict[str, dict[str, Arity]] = {}
+    for node in ast.parse(module_source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            functions[node.name] = _arity(node, bound=False)
+        elif isinstance(node, ast.ClassDef):
+            methods = classes.setdefault(node.name, {})
+            for item in node.body:
+                if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or item.name.startswith("_"):
+                    continue
+                decorators = {ast.unparse(d) for d in item.decorator_list}
+                if decorators - {"staticmethod", "classmethod"}:  # properties, setters, wrappers
+                    continue
+                methods[item.name] = _arity(item, bound="staticmethod" not in decorators)
+    found: dict[str, list[tuple[str, Arity]]] = {}
+    for name in functions:
+        found[name] = [(other, arity) for other, arity in functions.items() if other != name and other in wanted]
+    for cls, methods in classes.items():
+        for name in methods:
+            found.setdefault(f".{name}", []).extend(
+                (other, arity) for other, arity in methods.items()
+                if other != name and f"{cls}.{other}" in wanted)
+    return {name: options for name, options in found.items() if options}
+
+
+def _sibling_places(function: ast.FunctionDef, siblings: dict[str, list[tuple[str, Arity]]]):
+    """(line, first column, end column, names) where a call's function name may be swapped for a sibling's:
+    the calls ``function`` makes on one line, outside what it expects."""
+    if not siblings:
+        return []
+    expected = _expected_ids(function)
+    places = []
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call) or id(node) in expected or node.lineno != node.end_lineno:
+            continue
+        func = node.func
+        if isinstance(func, ast.Name):
+            key = func.id
+        elif isinstance(func, ast.Attribute) and func.end_lineno == func.lineno:
+            key = f".{func.attr}"
+        else:
+            continue
+        names = [other for other, arity in siblings.get(key, []) if arity.accepts(node)]
+        if names:
+            last = func.end_col_offset
+            first = last - len(key.lstrip(".").encode())
+            places.append((func.lineno, first, last, names))
+    return places
 
 
 def _observations(function: ast.FunctionDef, lines: list[str], imported: set[str]) -> list[tuple[str, str]]:
@@ -281,16 +401,7 @@ def input_literals(function: ast.FunctionDef) -> list[ast.expr]:
     """The literals a test passes in (constants, and non-empty list/tuple/set/dict displays) on one line
     each, outside what it expects: not the right side of an assert's comparison, not in ``pytest.raises`` or
     ``pytest.approx`` calls, not a ``match=`` pattern, not a docstring."""
-    expected: set[int] = set()
-    for node in ast.walk(function):
-        if isinstance(node, ast.Assert):
-            expected.add(id(node.test))  # `assert True`
-            for comparator in node.test.comparators if isinstance(node.test, ast.Compare) else ():
-                expected.update(id(n) for n in ast.walk(comparator))
-        elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("pytest.raises", "pytest.approx", "raises"):
-            expected.update(id(n) for n in ast.walk(node))
-        elif isinstance(node, ast.keyword) and node.arg == "match":
-            expected.update(id(n) for n in ast.walk(node.value))
+    expected = _expected_ids(function)
     body = function.body[1:] if ast.get_docstring(function) is not None else function.body
     found = []
     for statement in body:
@@ -304,6 +415,22 @@ def input_literals(function: ast.FunctionDef) -> list[ast.expr]:
                     getattr(node, "ctx", ast.Load()), ast.Load) or isinstance(node, ast.Dict) and node.keys:
                 found.append(node)
     return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
+def _expected_ids(function: ast.FunctionDef) -> set[int]:
+    """The ids of the nodes of ``function`` that say what it expects: an assert's comparators (or a bare
+    assert's test), ``pytest.raises``/``pytest.approx`` calls, ``match=`` patterns."""
+    expected: set[int] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assert):
+            expected.add(id(node.test))  # `assert True`
+            for comparator in node.test.comparators if isinstance(node.test, ast.Compare) else ():
+                expected.update(id(n) for n in ast.walk(comparator))
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("pytest.raises", "pytest.approx", "raises"):
+            expected.update(id(n) for n in ast.walk(node))
+        elif isinstance(node, ast.keyword) and node.arg == "match":
+            expected.update(id(n) for n in ast.walk(node.value))
+    return expected
 
 
 def _container_options(node: ast.expr) -> list[str]:

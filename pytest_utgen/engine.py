@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Generator
 
 from . import discover
-from .amplify import amplify
+from .amplify import amplify, test_values
 from .config import UtgenConfig
 from .errors import UtgenError
 from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
@@ -19,7 +19,7 @@ from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
 from .oracle import Adopted
 from .prompt import SourceChunk, build_messages, build_mutant_messages, build_target_messages, split_source
-from .report import Dropped, ModuleReport, ModuleStatus, RunReport, StopReason
+from .report import CallRecord, Dropped, ModuleReport, ModuleStatus, PromptKind, RunReport, StopReason
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
 from .targets import Target, find_targets, module_header
 from .testfile import TestFile, unit_of
@@ -49,6 +49,7 @@ from .writer import (
 PROMPT_OVERHEAD_TOKENS = 300
 TARGET_VISITS = 3  # prompts per function or method in the target pass
 MAX_FEEDBACK_CHARS = 1500
+AMPLIFY_ROUNDS = 6  # per amplification step; each round varies the variants the one before kept
 MUTATION_SHARE = 0.25  # of a module's model calls and seconds, kept for the mutation pass when it is on
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
 
@@ -88,10 +89,12 @@ def make_backend(config: UtgenConfig, identity: ModelIdentity) -> Backend:
 
 @dataclass(frozen=True)
 class _Request:
-    """One model call the module's plan asks for: the prompt and its sampling temperature."""
+    """One model call the module's plan asks for: the prompt, its sampling temperature, what it is about."""
 
     messages: list[dict[str, str]]
     temperature: float
+    kind: PromptKind
+    target: str | None = None
 
 
 # What a model call came to: its validation (None when no code came back) and the problem to feed back
@@ -119,6 +122,11 @@ class _ModuleWork:
     amplified: set[str] = field(default_factory=set)  # kept tests whose variants were tried
     kept_run: tuple[TestFile, MutationRun] | None = None  # the kept file and every mutant run against it
     rewrite: bool = False  # a cached module's file lost tests in the run with the suite: write it again
+
+    @cached_property
+    def targets(self) -> list[Target]:
+        """The module's functions and methods, what target and mutant prompts are about."""
+        return find_targets(self.source)
 
     @cached_property
     def mutants(self) -> list[Mutant]:
@@ -150,9 +158,9 @@ class _ModuleWork:
         return (self.statements - self.executed) | {start for start, _ in self.arcs - self.taken_arcs}
 
     def percent(self) -> float:
-        """Line+branch coverage of the union (coverage.py's total with branch measurement)."""
+        """Line+branch coverage of the union (coverage.py's total with branch measurement); 0 before any."""
         total = len(self.statements) + len(self.arcs)
-        return 100.0 * (len(self.executed) + len(self.taken_arcs)) / total if total else 100.0
+        return 100.0 * (len(self.executed) + len(self.taken_arcs)) / total if total else 0.0
 
 
 class Engine:
@@ -328,7 +336,7 @@ class Engine:
             except StopIteration as stop:
                 work.report.stopped = stop.value
                 break
-            attempt = self._try(work, request.messages, request.temperature, validator, backend)
+            attempt = self._try(work, request, validator, backend)
         self._settle(work, validator)
         work.report.tests_kept = len(work.kept.units) if work.kept else 0
         work.report.tests_quarantined = len(work.failing_sources)
@@ -344,19 +352,19 @@ class Engine:
         deadline = started + cfg.budget_s
         share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
+        coverage_deadline = started + cfg.budget_s * (1 - share)
         for chunk in split_source(work.source, budget, backend.count_tokens):
             yield from self._module_requests(work, chunk)
-        self._amplify(work, validator)
-        stopped = yield from self._target_requests(work, started + cfg.budget_s * (1 - share),
-                                                   cfg.max_calls - int(cfg.max_calls * share))
-        self._amplify(work, validator)
+        self._amplify(work, validator, coverage_deadline)
+        stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
+        self._amplify(work, validator, deadline)
         if cfg.mutation and work.kept:
             stopped = yield from self._mutant_requests(work, validator, deadline)
         if (stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept) \
                 and not self._coverage_reached(work):
             # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
             stopped = yield from self._target_requests(work, deadline, cfg.max_calls)
-        self._amplify(work, validator)
+        self._amplify(work, validator, deadline)
         return stopped
 
     def _module_requests(self, work: _ModuleWork, chunk: SourceChunk) -> Generator[_Request, _Attempt, None]:
@@ -368,7 +376,7 @@ class Engine:
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
             temperature = cfg.repair_temperature if feedback and feedback.startswith(UNCOVERED_FEEDBACK) else 0.0
             result, problem = yield _Request(build_messages(chunk.code, work.selection.module.name,
-                                                            feedback=feedback), temperature)
+                                                            feedback=feedback), temperature, PromptKind.MODULE)
             if problem is not None:
                 feedback = problem
                 continue
@@ -384,7 +392,7 @@ class Engine:
         cfg = self.config
         header = module_header(work.source)
         visits = work.target_visits
-        targets = find_targets(work.source)
+        targets = work.targets
         every_line = {n for t in targets for n in t.lines}
         while True:
             if self._coverage_reached(work):
@@ -408,7 +416,7 @@ class Engine:
             # A later visit asks again for the lines the first reply missed: sampled, as a greedy reply
             # to a near-identical prompt would repeat the first.
             temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
-            yield _Request(messages, temperature)
+            yield _Request(messages, temperature, PromptKind.TARGET, target.qualname)
 
     def _settle(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """The kept tests as one file get the full checks (candidates were checked quickly one by one); with
@@ -430,7 +438,7 @@ class Engine:
         round over the targets, most survivors first) until none survives or the budget is spent."""
         cfg = self.config
         header = module_header(work.source)
-        targets = find_targets(work.source)
+        targets = work.targets
         survivors = [m for m in _kept_mutation_run(work, validator).survived if m.line in work.executed]
         asked: Counter[str] = Counter()
         tried: set[int] = set()
@@ -451,32 +459,52 @@ class Engine:
                                                           -left[mt[1].qualname], mt[0].id))
             tried.add(mutant.id)
             asked[target.qualname] += 1
-            result, _ = yield _Request(build_mutant_messages(header, work.selection.module.name, target, mutant), 0.0)
+            result, _ = yield _Request(build_mutant_messages(header, work.selection.module.name, target, mutant), 0.0,
+                                       PromptKind.MUTANT, target.qualname)
             if result is not None and result.kept_file:
                 killed = _mutation_run(work, validator, result.kept_file, survivors).killed
                 survivors = [m for m in survivors if m.id not in killed]
 
-    def _amplify(self, work: _ModuleWork, validator: CandidateValidator) -> None:
-        """Variants of the kept tests with one input changed (no model call): those that pass, with the
-        expectations the oracle observed, and run a line or branch or kill a mutant that no kept test does
-        join the kept tests."""
-        if not self.config.amplify or not work.kept:
+    def _amplify(self, work: _ModuleWork, validator: CandidateValidator, deadline: float) -> None:
+        """Rounds of variants of the kept tests (no model call) until a round keeps none or ``deadline``
+        passes: each round varies the tests kept in the one before, so a variant's variant can reach a
+        branch neither reaches."""
+        if not self.config.amplify:
             return
-        variants = amplify(work.kept, work.source, frozenset(work.amplified), observe=self.config.oracle == "observed")
+        for round_ in range(AMPLIFY_ROUNDS):
+            # The first round always runs: the step after the last model call has no time left to wait for.
+            if round_ and time.perf_counter() >= deadline or not self._amplify_round(work, validator):
+                return
+
+    def _amplify_round(self, work: _ModuleWork, validator: CandidateValidator) -> bool:
+        """Variants of the kept tests not varied yet, with one input changed, a call turned to a sibling with
+        uncovered lines, or an observation added: those that pass, with the expectations the oracle observed,
+        and run a line or branch or kill a mutant that no kept test does join the kept tests. Whether any
+        did."""
+        if not work.kept:
+            return False
+        missing = work.missing() if work.statements else set()
+        wanted = frozenset(t.qualname for t in work.targets if missing.intersection(t.lines))
+        values = test_values([work.kept.source, *work.failing_sources.values()])
+        observe = self.config.oracle == "observed"
+        variants = amplify(work.kept, work.source, frozenset(work.amplified), observe=observe, values=values,
+                           wanted=wanted)
         work.amplified.update(work.kept.units)
         if variants is None:
-            return
+            return False
+        module = work.selection.module
+        variants = import_missing_names(variants, work.source, module.name)  # a sibling may not be imported
         started = time.perf_counter()
         try:
             passing = validator.passing(variants, test_seconds=MUTANT_TEST_SECONDS)
             if not passing.kept_file:
-                return
+                return False
             # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
             # mutant runs every variant that reaches its line.
             survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
             run = validator.mutation_run(passing.kept_file, survivors)
             if run.error is not None:
-                return
+                return False
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
             held_by = {unit: {item for item in items if item[0] != "arc" or item[1] in work.arcs}
                        for unit, items in contributions(run).items()}
@@ -484,7 +512,7 @@ class Engine:
             reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
             chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
             if not chosen:
-                return
+                return False
             merged = work.kept.merge(passing.kept_file.prune(set(chosen)))
             work.kept = merged.file
             before = work.percent()
@@ -495,6 +523,7 @@ class Engine:
                     work.taken_arcs.add(item)
             work.report.tests_amplified += len(chosen) - len(merged.duplicates)
             work.report.amplified_points += work.percent() - before
+            return True
         finally:
             work.report.sandbox_seconds += time.perf_counter() - started
 
@@ -522,16 +551,12 @@ class Engine:
     def _coverage_reached(self, work: _ModuleWork) -> bool:
         return bool(work.statements) and work.percent() >= self.config.target_coverage
 
-    def _try(self, work: _ModuleWork, messages: list[dict[str, str]], temperature: float,
-             validator: CandidateValidator, backend: Backend) -> _Attempt:
-        """One model call and its candidate: extract, repair imports, validate quickly, quarantine what failed,
-        merge what passed. Returns the validation (None when no code came back) and the problem to feed back
-        (None when some test was kept)."""
-        cfg, report = self.config, work.report
-        report.attempts += 1
+    def _try(self, work: _ModuleWork, request: _Request, validator: CandidateValidator, backend: Backend) -> _Attempt:
+        """One model call and its record; see :meth:`_candidate`."""
+        report = work.report
         call = f"utgen: {work.selection.module.name}: model call {report.model_calls + 1}"
         completion = backend.complete(
-            messages, cfg.max_tokens, temperature,
+            request.messages, self.config.max_tokens, request.temperature,
             on_token=lambda n, seconds: self.on_live(f"{call}: {n} tokens, {n / seconds:.1f} tok/s"),
         )
         report.model_calls += 1
@@ -542,8 +567,25 @@ class Engine:
         report.prompt_tokens += completion.prompt_tokens
         report.prompt_tokens_reused += completion.prompt_tokens_reused
         report.completion_tokens += completion.completion_tokens
+        sandbox, percent = report.sandbox_seconds, work.percent()
+        attempt = self._candidate(work, completion.text, validator)
+        result = attempt[0]
+        report.calls.append(CallRecord(
+            request.kind, request.target, completion.prompt_tokens, completion.prompt_tokens_reused,
+            completion.completion_tokens, completion.seconds, report.sandbox_seconds - sandbox,
+            len(result.kept) if result is not None and result.kept_file else 0,
+            work.percent() - percent,
+        ))
+        return attempt
+
+    def _candidate(self, work: _ModuleWork, reply: str, validator: CandidateValidator) -> _Attempt:
+        """A reply's candidate: extract, repair imports, validate quickly, quarantine what failed, merge what
+        passed. Returns the validation (None when no code came back) and the problem to feed back (None when
+        some test was kept)."""
+        report = work.report
+        report.attempts += 1
         try:
-            extracted = extract_tests(completion.text)
+            extracted = extract_tests(reply)
         except CodeExtractionError as exc:
             report.dropped.append(Dropped(f"reply {report.attempts}", str(exc)))
             return None, f"{exc}. Reply with one ```python code block holding the whole test file."

@@ -33,6 +33,29 @@ class StopReason(str, Enum):
     MUTANTS_DONE = "every surviving mutant was asked for"
 
 
+class PromptKind(str, Enum):
+    """What a model call asked for."""
+
+    MODULE = "module"  # tests for the whole module (or a chunk of it), maybe with the last reply's problem
+    TARGET = "target"  # tests for one function or method with uncovered lines
+    MUTANT = "mutant"  # a test that tells a surviving mutant apart
+
+
+@dataclass
+class CallRecord:
+    """One model call of a module's loop: what it cost and what it bought."""
+
+    kind: PromptKind
+    target: str | None  # the function or method a target or mutant prompt was about
+    prompt_tokens: int
+    prompt_tokens_reused: int
+    completion_tokens: int
+    model_seconds: float
+    sandbox_seconds: float  # running its candidate (quick check and oracle)
+    tests_kept: int  # of its candidate, kept for now (the final checks and keep set come later)
+    points: float  # line+branch percentage points the kept tests added to the module's union
+
+
 @dataclass
 class Dropped:
     """Something the model wrote that is neither kept nor in the quarantine file, and why."""
@@ -79,6 +102,7 @@ class ModuleReport:
     error: str | None = None
     dropped: list[Dropped] = field(default_factory=list)
     stopped: StopReason | None = None
+    calls: list[CallRecord] = field(default_factory=list)
 
     @property
     def mutation_score(self) -> float | None:

@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 
 from conftest import GOOD_REPLIES, module_of
-from pytest_utgen.amplify import amplify, class_probes, input_literals, module_constants, replacements
+from pytest_utgen.amplify import (
+    amplify,
+    class_probes,
+    input_literals,
+    module_constants,
+    replacements,
+    sibling_callables,
+    test_values,
+)
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine
 from pytest_utgen.testfile import TestFile
@@ -258,3 +266,71 @@ def test_a_variant_that_hangs_is_stopped_by_the_per_test_limit(tmp_path, scripte
     assert "steps(-1)" not in kept  # never ends: stopped after the per-test limit, not kept
     assert module.sandbox_seconds < 60  # a hang costs the 2 s test limit, not the 30 s run timeout
     assert "def test_steps" in kept
+
+
+COLLS = '''
+def select(pred, coll):
+    return [x for x in coll if pred(x)]
+
+
+def reject(pred, coll):
+    return [x for x in coll if not pred(x)]
+
+
+def count(coll, start=0):
+    return start + len(coll)
+
+
+def split_at(n, coll, *, lazy=False):
+    return coll[:n], coll[n:]
+
+
+class Stack:
+    def __init__(self):
+        self.items = []
+
+    def push(self, item):
+        self.items.append(item)
+
+    def drop(self, item):
+        self.items.remove(item)
+
+    def peek(self):
+        return self.items[-1]
+'''
+
+
+def test_sibling_callables_pair_functions_and_methods_with_the_wanted_ones_that_take_their_arguments():
+    siblings = sibling_callables(COLLS, frozenset({"reject", "split_at", "Stack.drop"}))
+    assert [name for name, _ in siblings["select"]] == ["reject", "split_at"]
+    assert [name for name, _ in siblings["reject"]] == ["split_at"]  # select is not wanted
+    assert [name for name, _ in siblings[".push"]] == ["drop"]
+    arities = dict(siblings["select"])
+    call = ast.parse("select(bool, [1])").body[0].value
+    assert arities["reject"].accepts(call) and arities["split_at"].accepts(call)
+    assert not arities["split_at"].accepts(ast.parse("f(1, [1], 3)").body[0].value)  # too many positionals
+    assert arities["split_at"].accepts(ast.parse("f(1, [1], lazy=True)").body[0].value)
+    assert not arities["reject"].accepts(ast.parse("f(bool, coll=[1], lazy=True)").body[0].value)  # no `lazy`
+
+
+def test_sibling_variants_call_a_wanted_function_with_the_arguments_the_test_built():
+    tests = ("from colls import select, count\nfrom colls import Stack\n\n\ndef test_select():\n"
+             "    assert select(bool, [0, 1]) == [1]\n    assert count([1, 2]) == 2\n\n\n"
+             "def test_stack():\n    s = Stack()\n    s.push(3)\n    assert s.peek() == 3\n")
+    wanted = frozenset({"reject", "Stack.drop"})
+    out = amplify(TestFile(tests), COLLS, limit=200, values={}, wanted=wanted).source
+    assert "assert reject(bool, [0, 1]) == [1]" in out  # the expectation stays for the oracle to replace
+    assert "    s.drop(3)\n" in out
+    assert "reject([1, 2])" not in out  # count's one argument is not what reject takes
+    assert "peek" not in out.replace("s.peek() == 3", "")  # peek is not wanted: no call is turned into it
+    assert "reject(" not in amplify(TestFile(tests), COLLS, limit=200).source  # nothing wanted: no sibling
+
+
+def test_test_values_are_what_tests_pass_in_and_inputs_try_them():
+    sources = ["def test_a():\n    assert parse('2011W08') == 8\n    assert parse('2011W08', 3) == 9\n",
+               "def test_b():\n    assert parse(b'x') == 'two'\n", "not python ("]
+    values = test_values(sources)
+    assert values[str] == ["2011W08"] and values[int] == [3] and values[bytes] == [b"x"]  # not 8, 9 or 'two'
+    tests = "from shop import kind\n\n\ndef test_kind():\n    assert kind('guest') == 1\n"
+    out = amplify(TestFile(tests), MODULE, limit=100, values=values).source
+    assert "kind('2011W08')" in out
