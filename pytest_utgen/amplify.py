@@ -122,7 +122,7 @@ def module_constants(module_source: str) -> dict[type, list]:
     return found
 
 
-def test_values(sources: list[str]) -> dict[type, list]:
+def passed_values(sources: list[str]) -> dict[type, list]:
     """The ints, floats, strings and bytes the given tests pass in (not what they expect), most used first:
     a value one test builds (a valid date string, a template) is worth trying in another's call."""
     counts: Counter = Counter()

@@ -32,11 +32,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="mutation pass after coverage and the mutation score (default on)")
     parser.add_argument("--amplify", action=argparse.BooleanOptionalAction,
                         help="variants of kept tests with one input changed, kept when they add (default on)")
+    parser.add_argument("--doctests", action=argparse.BooleanOptionalAction,
+                        help="the module's docstring examples, run as tests before the model (default on)")
 
 
 def _overrides(args: argparse.Namespace, **extra) -> dict:
     keys = ("model", "lora", "endpoint", "workers", "max_attempts", "reruns", "timeout", "budget_s", "max_calls",
-            "oracle", "mutation", "amplify")
+            "oracle", "mutation", "amplify", "doctests")
     return {**{k: getattr(args, k, None) for k in keys}, **extra}
 
 

@@ -47,6 +47,7 @@ class UtgenConfig:
     max_calls: int = 24  # per module
     mutation: bool = True  # after coverage: mutants of the covered lines, prompts for the survivors, a score
     amplify: bool = True  # after each pass: variants of the kept tests with one input changed (no model call)
+    doctests: bool = True  # before the first model call: the module's docstring examples, run as tests
     report: Path | None = None
     verbose: bool = False
 
@@ -95,7 +96,7 @@ _PATH = {"output_dir", "model_dir", "report"}
 _FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature", "budget_s"}
 _INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb", "max_calls"}
 _STR = {"model", "lora", "endpoint", "endpoint_model", "oracle"}
-_BOOL = {"verbose", "mutation", "amplify"}
+_BOOL = {"verbose", "mutation", "amplify", "doctests"}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

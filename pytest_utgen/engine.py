@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Generator
 
 from . import discover
-from .amplify import amplify, test_values
+from .amplify import amplify, passed_values
 from .config import UtgenConfig
 from .errors import UtgenError
 from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
@@ -21,6 +21,7 @@ from .oracle import Adopted
 from .prompt import SourceChunk, build_messages, build_mutant_messages, build_target_messages, split_source
 from .report import CallRecord, Dropped, ModuleReport, ModuleStatus, PromptKind, RunReport, StopReason
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
+from .seeds import doctest_seeds
 from .targets import Target, find_targets, module_header
 from .testfile import TestFile, unit_of
 from .validate import (
@@ -346,13 +347,15 @@ class Engine:
     def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
               started: float) -> Generator[_Request, _Attempt, StopReason | None]:
         """The module's prompts in order, each chosen after the previous one's outcome is known: the module
-        (chunk by chunk, with feedback), then one per function or method with uncovered lines, then one per
-        surviving mutant; amplification (no model call) between. Returns why it stopped."""
+        (chunk by chunk, with feedback; after its docstring examples, run as tests), then one per function or
+        method with uncovered lines, then one per surviving mutant; amplification (no model call) between.
+        Returns why it stopped."""
         cfg = self.config
         deadline = started + cfg.budget_s
         share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         coverage_deadline = started + cfg.budget_s * (1 - share)
+        self._seed(work, validator)
         for chunk in split_source(work.source, budget, backend.count_tokens):
             yield from self._module_requests(work, chunk)
         self._amplify(work, validator, coverage_deadline)
@@ -371,6 +374,8 @@ class Engine:
         """Prompts for a chunk of the module: again with the problem of the last reply, or with the chunk's
         lines still not run, until the chunk is covered or ``max_attempts`` prompts were made."""
         cfg = self.config
+        if work.statements and (self._coverage_reached(work) or not chunk.missing_in_chunk(sorted(work.missing()))):
+            return  # the docstring examples cover it
         feedback = None
         for _ in range(cfg.max_attempts):
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
@@ -485,7 +490,7 @@ class Engine:
             return False
         missing = work.missing() if work.statements else set()
         wanted = frozenset(t.qualname for t in work.targets if missing.intersection(t.lines))
-        values = test_values([work.kept.source, *work.failing_sources.values()])
+        values = passed_values([work.kept.source, *work.failing_sources.values()])
         observe = self.config.oracle == "observed"
         variants = amplify(work.kept, work.source, frozenset(work.amplified), observe=observe, values=values,
                            wanted=wanted)
@@ -612,14 +617,38 @@ class Engine:
         if result.kept_file is None:
             failures = "\n".join(f"{name}: {msg[-300:]}" for name, msg in list(result.failing.items())[:5])
             return result, "None of its tests passed:\n" + failures[-MAX_FEEDBACK_CHARS:]
+        self._keep(work, result)
+        return result, None
+
+    def _keep(self, work: _ModuleWork, result: ValidationResult) -> None:
+        """Merge a validated candidate's passing tests into the module's kept tests and coverage."""
         if work.kept is None:
             work.kept = result.kept_file
         else:
             merged = work.kept.merge(result.kept_file)
-            report.dropped.extend(Dropped(unit, "the same test as one already kept") for unit in merged.duplicates)
+            work.report.dropped.extend(Dropped(unit, "the same test as one already kept")
+                                       for unit in merged.duplicates)
             work.kept = merged.file
         work.absorb(result.coverage)
-        return result, None
+
+    def _seed(self, work: _ModuleWork, validator: CandidateValidator) -> None:
+        """The module's docstring examples as tests, checked like a candidate (no model call). A failing one
+        is dropped, not quarantined: it is the docs' example, not the model's expectation."""
+        seeds = doctest_seeds(work.source) if self.config.doctests else None
+        if seeds is None:
+            return
+        started = time.perf_counter()
+        result = validator.validate(import_missing_names(seeds, work.source, work.selection.module.name), quick=True)
+        work.report.sandbox_seconds += time.perf_counter() - started
+        if result.collect_error:
+            work.report.dropped.append(Dropped("docstring examples", "their file failed to import or collect: "
+                                               + result.collect_error.strip()[-300:]))
+            return
+        work.report.dropped.extend(Dropped(unit, f"a docstring example that fails as a test: {why[-200:]}")
+                                   for unit, why in result.failing.items())
+        if result.kept_file is not None:
+            work.report.tests_from_docs = len(result.kept)
+            self._keep(work, result)
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""

@@ -48,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--utgen-amplify", action=argparse.BooleanOptionalAction, default=None,
                     help="after each pass, try variants of the kept tests with one input changed and keep those "
                          "that add coverage or kill a mutant; no model call (default on)")
+    group.addoption("--utgen-doctests", action=argparse.BooleanOptionalAction, default=None,
+                    help="before the first model call, run the module's docstring examples (>>>) as tests and keep "
+                         "those that pass (default on)")
     group.addoption("--utgen-verbose", action="store_true", help="show llama.cpp's own log lines")
     group.addoption("--utgen-unguarded", action="store_true",
                     help="run generated test files without the guard (they may then write files, spawn "
@@ -73,7 +76,7 @@ def _config_from_options(config: pytest.Config):
         "report": opt.utgen_report, "verbose": opt.utgen_verbose or opt.verbose > 0 or None,
         "budget_s": opt.utgen_budget, "max_calls": opt.utgen_max_calls,
         "target_coverage": opt.utgen_target_coverage, "oracle": opt.utgen_oracle,
-        "mutation": opt.utgen_mutation, "amplify": opt.utgen_amplify,
+        "mutation": opt.utgen_mutation, "amplify": opt.utgen_amplify, "doctests": opt.utgen_doctests,
         "paths": [str(Path(a).resolve()) for a in source_args] or None,
     }
     return load_config(root, overrides)

@@ -88,6 +88,7 @@ class ModuleReport:
     decode_seconds: float = 0.0  # of model_seconds, generating tokens
     sandbox_seconds: float = 0.0
     expectations_adopted: int = 0
+    tests_from_docs: int = 0  # of the tests kept before the keep set, the module's docstring examples
     tests_amplified: int = 0  # of the kept tests before the keep set, variants of kept tests (no model call)
     amplified_points: float = 0.0  # line+branch percentage points those variants added to the loop's union
     mutants: int | None = None  # of the whole module (None: mutation pass off); uncovered ones survive

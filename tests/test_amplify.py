@@ -16,7 +16,7 @@ from pytest_utgen.amplify import (
     module_constants,
     replacements,
     sibling_callables,
-    test_values,
+    passed_values,
 )
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine
@@ -326,10 +326,10 @@ def test_sibling_variants_call_a_wanted_function_with_the_arguments_the_test_bui
     assert "reject(" not in amplify(TestFile(tests), COLLS, limit=200).source  # nothing wanted: no sibling
 
 
-def test_test_values_are_what_tests_pass_in_and_inputs_try_them():
+def test_values_other_tests_pass_in_are_tried_as_inputs():
     sources = ["def test_a():\n    assert parse('2011W08') == 8\n    assert parse('2011W08', 3) == 9\n",
                "def test_b():\n    assert parse(b'x') == 'two'\n", "not python ("]
-    values = test_values(sources)
+    values = passed_values(sources)
     assert values[str] == ["2011W08"] and values[int] == [3] and values[bytes] == [b"x"]  # not 8, 9 or 'two'
     tests = "from shop import kind\n\n\ndef test_kind():\n    assert kind('guest') == 1\n"
     out = amplify(TestFile(tests), MODULE, limit=100, values=values).source
