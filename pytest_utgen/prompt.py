@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,6 +13,12 @@ SYSTEM_PROMPT = (
     "behaviour with one to three plain asserts on exact values you are sure of; use pytest.raises "
     "for errors. Cover every function and branch. No comments, no prints, no network."
 )
+
+
+_SUMMARY_LINES = 4  # at most, of a docstring shown in a prompt
+# Where a docstring's summary ends at the latest: a field list, an example, a section heading.
+_DOC_SECTION = re.compile(r"^(:|>>>|@|\.\. |(Args|Arguments|Parameters|Params|Returns?|Raises|Yields?|Examples?|Notes?"
+                          r"|Usage|See [Aa]lso|Attributes|Warnings?)\s*:?$)")
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,59 @@ def node_span(node: ast.stmt) -> tuple[int, int]:
     return start, node.end_lineno or node.lineno
 
 
-def _segment(source: str, node: ast.stmt) -> str:
+def prompt_lines(source: str, tree: ast.Module | None = None) -> list[str | None]:
+    """The module's lines as a prompt shows them, by line number (index 0 is line 1): a docstring longer
+    than its summary (its first paragraph) is cut to it and closed there, its other lines are None.
+
+    A long docstring's examples and parameter lists cost prompt tokens, the seconds on a CPU, and teach
+    little that the code does not show: its examples run as tests (:mod:`~pytest_utgen.seeds`) and the
+    oracle checks expectations. The lines keep their numbers, so spans from the tree still index them.
+    """
+    tree = tree or ast.parse(source)
+    lines: list[str | None] = list(source.splitlines())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            _cut_docstring(lines, node)
+    if None in lines:
+        try:
+            ast.parse("\n".join(line for line in lines if line is not None))
+        except SyntaxError:  # a docstring this cut cannot close cleanly: show the module as written
+            return list(source.splitlines())
+    return lines
+
+
+def _cut_docstring(lines: list[str | None], node: ast.AST) -> None:
+    body = getattr(node, "body", None)
+    if not body or not isinstance(body[0], ast.Expr) or not isinstance(body[0].value, ast.Constant) \
+            or not isinstance(body[0].value.value, str):
+        return
+    first, last = body[0].lineno, body[0].end_lineno or body[0].lineno
+    opening = (lines[first - 1] or "").lstrip()
+    quote = next((q for q in ('"""', "'''") if opening.lstrip("rRuU").startswith(q)), None)
+    if quote is None or last - first < 2:
+        return
+    summary_end = first
+    shown = int(bool(opening.lstrip("rRuU")[3:].strip()))  # summary lines so far
+    for number in range(first + 1, last):
+        text = (lines[number - 1] or "").strip()
+        underline = set((lines[number] or "").strip()) if number < last - 1 else set()
+        if shown and (not text or shown == _SUMMARY_LINES or _DOC_SECTION.match(text)
+                      or underline and underline <= {"-", "="}):  # a heading, numpy style
+            break
+        shown += bool(text)
+        summary_end = number
+    if summary_end >= last - 1:
+        return  # the summary is the whole docstring
+    kept = (lines[summary_end - 1] or "").rstrip()
+    # A closing quote right after a quote or backslash would not close the string.
+    lines[summary_end - 1] = kept + (" " if kept.endswith((quote[0], "\\")) else "") + quote
+    for number in range(summary_end + 1, last + 1):
+        lines[number - 1] = None
+
+
+def _segment(lines: list[str | None], node: ast.stmt) -> str:
     start, end = node_span(node)
-    return "\n".join(source.splitlines()[start - 1 : end])
+    return "\n".join(line for line in lines[start - 1 : end] if line is not None)
 
 
 def split_source(
@@ -105,12 +162,14 @@ def split_source(
     needs); a single definition larger than the budget is cut at its end so it still fits.
     """
     tree = ast.parse(source)
+    shown_lines = prompt_lines(source, tree)
     definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     all_names = tuple(d.name for d in definitions)
-    if count_tokens(source) <= budget_tokens:
-        return [SourceChunk(source, all_names, frozenset(range(1, source.count("\n") + 2)))]
+    shown = "\n".join(line for line in shown_lines if line is not None) + "\n"
+    if count_tokens(shown) <= budget_tokens:
+        return [SourceChunk(shown, all_names, frozenset(range(1, source.count("\n") + 2)))]
     context = "\n".join(
-        _segment(source, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign))
+        _segment(shown_lines, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign))
     )
     room = max(budget_tokens - count_tokens(context), budget_tokens // 4)
     chunks: list[SourceChunk] = []
@@ -119,7 +178,7 @@ def split_source(
     lines: set[int] = set()
     used = 0
     for definition in definitions:
-        text = _segment(source, definition)
+        text = _segment(shown_lines, definition)
         cost = count_tokens(text)
         if cost > room:
             text = _truncate(text, room, count_tokens)

@@ -13,7 +13,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from .prompt import node_span
+from .prompt import node_span, prompt_lines
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _MAX_CONSTANT_CHARS = 160
@@ -37,7 +37,7 @@ class Target:
 def find_targets(source: str) -> list[Target]:
     """Every top-level function and every method with a body worth testing, in file order."""
     tree = ast.parse(source)
-    lines = source.splitlines()
+    lines = prompt_lines(source, tree)  # long docstrings cut to their summary
     defined = {n.name: n for n in tree.body if isinstance(n, (*_DEFS, ast.ClassDef))}
     targets = []
     for node in tree.body:
@@ -68,9 +68,9 @@ def module_header(source: str) -> str:
     return "\n".join(parts) + ("\n" if parts else "")
 
 
-def _text(lines: list[str], node: ast.stmt) -> str:
+def _text(lines: list[str | None], node: ast.stmt) -> str:
     start, end = node_span(node)
-    return "\n".join(lines[start - 1: end])
+    return "\n".join(line for line in lines[start - 1: end] if line is not None)
 
 
 def _is_trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -79,7 +79,7 @@ def _is_trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return not body or all(isinstance(s, ast.Pass) for s in body)
 
 
-def _class_context(lines: list[str], node: ast.ClassDef, called: list[ast.FunctionDef]) -> str:
+def _class_context(lines: list[str | None], node: ast.ClassDef, called: list[ast.FunctionDef]) -> str:
     """A class's header (decorators, bases), docstring, class-level fields, ``__init__``'s signature and the
     signatures of the ``called`` methods: what a test of one of its methods needs to build an instance and
     follow the calls (the body of ``__init__`` in full drew the model to test ``__init__`` again in every

@@ -13,7 +13,8 @@ from pytest_utgen import discover
 from pytest_utgen.config import load_config
 from pytest_utgen.errors import ConfigError, OutputError
 from pytest_utgen.generate import CodeExtractionError, extract_code
-from pytest_utgen.prompt import SYSTEM_PROMPT, build_messages, split_source
+from pytest_utgen.prompt import SYSTEM_PROMPT, build_messages, prompt_lines, split_source
+from pytest_utgen.targets import find_targets
 from pytest_utgen.writer import (
     Cache,
     atomic_write,
@@ -121,6 +122,59 @@ def test_build_messages_carries_code_module_question_and_feedback():
     user = messages[1]["content"]
     assert "Module `pkg.mod`" in user and "def f():" in user and "from pkg.mod import" in user
     assert "Problem:\nReturn one." in user and "boom" in user
+
+
+DOCUMENTED = """'''Money helpers.
+
+Long module notes that a prompt does not need.
+'''
+
+
+def cents(amount):
+    '''Whole cents of an amount, as a 'number'
+    :param amount: a float
+    :return: an int
+
+    >>> cents(1.5)
+    150
+    '''
+    return round(amount * 100)
+
+
+def short(x):
+    '''One line only.'''
+    return x
+
+
+class Till:
+    r'''
+    A till that counts coins\\
+    and keeps them.
+
+    Args:
+        coins: how many
+    '''
+    def __init__(self, coins=0):
+        self.coins = coins
+"""
+
+
+def test_prompts_show_a_long_docstring_cut_to_its_summary_on_the_lines_it_had():
+    lines = prompt_lines(DOCUMENTED)
+    assert len(lines) == len(DOCUMENTED.splitlines())  # numbering kept: tree spans still index it
+    shown = "\n".join(line for line in lines if line is not None)
+    ast.parse(shown)
+    assert lines[0] == "'''Money helpers.'''"
+    assert lines[7] == "    '''Whole cents of an amount, as a 'number' '''"  # a quote right before the close
+    assert ">>> cents" not in shown and ":param" not in shown and "Long module notes" not in shown
+    assert lines[11] is None and lines[14] == "    return round(amount * 100)"
+    assert "    '''One line only.'''" in shown
+    assert "    A till that counts coins\\\n    and keeps them.'''" in shown and "Args:" not in shown
+    whole = split_source(DOCUMENTED, budget_tokens=100_000)[0]
+    assert whole.code == shown + "\n" and set(range(1, len(lines) + 1)) <= whole.lines
+    cents = next(t for t in find_targets(DOCUMENTED) if t.qualname == "cents")
+    assert cents.code == "def cents(amount):\n    '''Whole cents of an amount, as a 'number' '''\n" \
+                         "    return round(amount * 100)" and cents.lines == range(7, 16)
 
 
 def test_split_source_whole_when_it_fits_and_grouped_when_not():
