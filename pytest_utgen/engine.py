@@ -14,7 +14,7 @@ from . import discover
 from .amplify import amplify, passed_values
 from .config import UtgenConfig
 from .errors import UtgenError
-from .generate import Backend, CodeExtractionError, LlamaCppBackend, OpenAIBackend, extract_tests
+from .generate import Backend, CodeExtractionError, Completion, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
 from .oracle import Adopted
@@ -52,6 +52,9 @@ TARGET_VISITS = 3  # prompts per function or method in the target pass
 MAX_FEEDBACK_CHARS = 1500
 AMPLIFY_ROUNDS = 6  # per amplification step; each round varies the variants the one before kept
 MUTATION_SHARE = 0.25  # of a module's model calls and seconds, kept for the mutation pass when it is on
+# Of budget_s, at most, that one module-pass prompt may be expected to take: on a slow machine a whole module
+# costs minutes before its first test, while the target pass's small prompts share their prefix.
+MODULE_PROMPT_SHARE = 0.3
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
 
 
@@ -96,6 +99,28 @@ class _Request:
     temperature: float
     kind: PromptKind
     target: str | None = None
+
+
+@dataclass
+class ModelSpeed:
+    """The model's tokens per second here, from the calls so far; before any, a guess for a laptop CPU."""
+
+    prompt: float = 50.0
+    decode: float = 20.0
+
+    def seconds(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """How long a call that processes ``prompt_tokens`` and writes ``completion_tokens`` should take."""
+        return prompt_tokens / self.prompt + completion_tokens / self.decode
+
+    def update(self, completion: Completion) -> None:
+        new = completion.prompt_tokens - completion.prompt_tokens_reused
+        if completion.prompt_seconds is not None and new >= 100 and completion.completion_tokens >= 20:
+            self.prompt = new / max(completion.prompt_seconds, 1e-3)
+            self.decode = completion.completion_tokens / max(completion.decode_seconds, 1e-3)
+        elif completion.seconds > 0 and new + completion.completion_tokens > 0:
+            # A server tells no split: both rates scale by how far off the whole call's estimate was.
+            factor = self.seconds(new, completion.completion_tokens) / completion.seconds
+            self.prompt, self.decode = self.prompt * factor, self.decode * factor
 
 
 # What a model call came to: its validation (None when no code came back) and the problem to feed back
@@ -181,6 +206,7 @@ class Engine:
         self.on_progress = on_progress
         self.on_live = on_live
         self.identity: ModelIdentity | None = None
+        self.speed = ModelSpeed()
 
     def backend(self) -> Backend:
         if self._backend is None:
@@ -357,7 +383,7 @@ class Engine:
         coverage_deadline = started + cfg.budget_s * (1 - share)
         self._seed(work, validator)
         for chunk in split_source(work.source, budget, backend.count_tokens):
-            yield from self._module_requests(work, chunk)
+            yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code))
         self._amplify(work, validator, coverage_deadline)
         stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
         self._amplify(work, validator, deadline)
@@ -370,12 +396,21 @@ class Engine:
         self._amplify(work, validator, deadline)
         return stopped
 
-    def _module_requests(self, work: _ModuleWork, chunk: SourceChunk) -> Generator[_Request, _Attempt, None]:
+    def _module_requests(self, work: _ModuleWork, chunk: SourceChunk,
+                         chunk_tokens: int) -> Generator[_Request, _Attempt, None]:
         """Prompts for a chunk of the module: again with the problem of the last reply, or with the chunk's
-        lines still not run, until the chunk is covered or ``max_attempts`` prompts were made."""
+        lines still not run, until the chunk is covered or ``max_attempts`` prompts were made. None when one
+        is expected to take more than ``MODULE_PROMPT_SHARE`` of the budget: the target pass covers it."""
         cfg = self.config
         if work.statements and (self._coverage_reached(work) or not chunk.missing_in_chunk(sorted(work.missing()))):
             return  # the docstring examples cover it
+        expected = self.speed.seconds(chunk_tokens + PROMPT_OVERHEAD_TOKENS, cfg.max_tokens // 2)
+        if expected > MODULE_PROMPT_SHARE * cfg.budget_s:
+            work.report.dropped.append(Dropped(
+                f"module prompt ({', '.join(chunk.names[:3])}{', ...' if len(chunk.names) > 3 else ''})",
+                f"not sent: about {expected:.0f} s at {self.speed.prompt:.0f} prompt tokens/s here, over "
+                f"{MODULE_PROMPT_SHARE:.0%} of budget_s; the target pass prompts its functions one by one"))
+            return
         feedback = None
         for _ in range(cfg.max_attempts):
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
@@ -566,6 +601,7 @@ class Engine:
         )
         report.model_calls += 1
         report.model_seconds += completion.seconds
+        self.speed.update(completion)
         if completion.prompt_seconds is not None:
             report.prompt_seconds += completion.prompt_seconds
             report.decode_seconds += completion.decode_seconds

@@ -13,8 +13,9 @@ import pytest
 from conftest import GOOD_REPLIES, module_of, snapshot
 
 from pytest_utgen.config import load_config
-from pytest_utgen.engine import Engine
-from pytest_utgen.report import StopReason
+from pytest_utgen.engine import Engine, ModelSpeed
+from pytest_utgen.generate import Completion
+from pytest_utgen.report import PromptKind, StopReason
 from pytest_utgen.writer import is_generated_file, read_provenance
 
 
@@ -375,3 +376,35 @@ def test_when_the_module_prompts_keep_nothing_the_target_pass_still_asks_per_fun
     asked = [r["messages"][-1]["content"] for r in server.requests if module_of(r["messages"]) == "shopkit.pricing"]
     assert any("Write the test file for `format_price`" in text for text in asked)
     assert [d.what for d in pricing.dropped][:1] == ["reply 1"]
+
+
+def test_a_module_prompt_too_slow_for_the_budget_is_not_sent_and_the_targets_are_prompted_instead(
+        example_project, scripted_model):
+    server = scripted_model()
+    # A whole module is ~20 s of prompt and decode at the speed assumed before any call: over 30 % of 60 s.
+    # The scripted server answers at once, so once calls were measured a module prompt is cheap enough.
+    config = load_config(example_project, {"endpoint": server.url, "reruns": 2, "mutation": False,
+                                           "amplify": False, "budget_s": 60})
+    engine = Engine(config)
+    report = engine.run()
+    skipped = {m.module: m for m in report.modules if any(d.what.startswith("module prompt") for d in m.dropped)}
+    first = next(iter(skipped.values()))
+    assert first.calls and {c.kind for c in first.calls} == {PromptKind.TARGET} and first.tests_kept >= 1
+    reason = next(d.reason for d in first.dropped if d.what.startswith("module prompt"))
+    assert "over 30% of budget_s" in reason
+    asked = [r["messages"][-1]["content"] for r in server.requests if module_of(r["messages"]) == first.module]
+    assert asked and all("Write the test file for `" in text for text in asked)
+    assert engine.speed.prompt > 50.0 and len(skipped) < len([m for m in report.modules if m.calls])
+
+
+def test_the_speed_estimate_follows_the_calls_it_measured():
+    speed = ModelSpeed(prompt=50.0, decode=20.0)
+    assert speed.seconds(500, 100) == 15.0
+    speed.update(Completion("", prompt_tokens=600, completion_tokens=40, seconds=12.0, prompt_tokens_reused=100,
+                            prompt_seconds=10.0))
+    assert (speed.prompt, speed.decode) == (50.0, 20.0)
+    speed.update(Completion("", prompt_tokens=1000, completion_tokens=50, seconds=30.0, prompt_seconds=20.0))
+    assert (speed.prompt, speed.decode) == (50.0, 5.0)
+    # A server's reply tells no split: a call twice as slow as estimated halves both rates.
+    speed.update(Completion("", prompt_tokens=500, completion_tokens=50, seconds=40.0))
+    assert (speed.prompt, speed.decode) == (25.0, 2.5)
