@@ -148,7 +148,8 @@ def _cut_docstring(lines: list[str | None], node: ast.AST) -> None:
         lines[number - 1] = None
 
 
-def _segment(lines: list[str | None], node: ast.stmt) -> str:
+def node_text(lines: list[str | None], node: ast.stmt) -> str:
+    """A statement's lines (decorators included) from :func:`prompt_lines`, without the cut ones."""
     start, end = node_span(node)
     return "\n".join(line for line in lines[start - 1 : end] if line is not None)
 
@@ -169,7 +170,7 @@ def split_source(
     if count_tokens(shown) <= budget_tokens:
         return [SourceChunk(shown, all_names, frozenset(range(1, source.count("\n") + 2)))]
     context = "\n".join(
-        _segment(shown_lines, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign))
+        node_text(shown_lines, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign))
     )
     room = max(budget_tokens - count_tokens(context), budget_tokens // 4)
     chunks: list[SourceChunk] = []
@@ -178,7 +179,7 @@ def split_source(
     lines: set[int] = set()
     used = 0
     for definition in definitions:
-        text = _segment(shown_lines, definition)
+        text = node_text(shown_lines, definition)
         cost = count_tokens(text)
         if cost > room:
             text = _truncate(text, room, count_tokens)

@@ -13,7 +13,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from .prompt import node_span, prompt_lines
+from .prompt import node_span, node_text, prompt_lines
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _MAX_CONSTANT_CHARS = 160
@@ -42,7 +42,7 @@ def find_targets(source: str) -> list[Target]:
     targets = []
     for node in tree.body:
         if isinstance(node, _DEFS):
-            targets.append(Target(node.name, *node_span(node), _used(defined, node) + _text(lines, node)))
+            targets.append(Target(node.name, *node_span(node), _used(defined, node) + node_text(lines, node)))
         elif isinstance(node, ast.ClassDef):
             used = _used(defined, node)
             methods = {item.name: item for item in node.body if isinstance(item, _DEFS)}
@@ -53,7 +53,7 @@ def find_targets(source: str) -> list[Target]:
                     if item.name == "__init__":  # its signature stands in the context: the whole method instead
                         context = "\n".join(context.splitlines()[:-len(_signature(item).splitlines())])
                     targets.append(Target(f"{node.name}.{item.name}", *node_span(item),
-                                          used + context + "\n" + _text(lines, item)))
+                                          used + context + "\n" + node_text(lines, item)))
     return targets
 
 
@@ -66,11 +66,6 @@ def module_header(source: str) -> str:
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and len(ast.unparse(node)) <= _MAX_CONSTANT_CHARS:
             parts.append(ast.unparse(node))
     return "\n".join(parts) + ("\n" if parts else "")
-
-
-def _text(lines: list[str | None], node: ast.stmt) -> str:
-    start, end = node_span(node)
-    return "\n".join(line for line in lines[start - 1: end] if line is not None)
 
 
 def _is_trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -89,7 +84,7 @@ def _class_context(lines: list[str | None], node: ast.ClassDef, called: list[ast
     kept = []
     for item in node.body:
         if isinstance(item, (ast.Assign, ast.AnnAssign, ast.Expr)):
-            kept.append(_text(lines, item))
+            kept.append(node_text(lines, item))
         elif isinstance(item, _DEFS) and item.name in ("__init__", "__post_init__"):
             kept.append(_signature(item, "    "))
     kept.extend(_signature(method, "    ") for method in called if method.name not in ("__init__", "__post_init__"))
