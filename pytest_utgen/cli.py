@@ -34,11 +34,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="variants of kept tests with one input changed, kept when they add (default on)")
     parser.add_argument("--doctests", action=argparse.BooleanOptionalAction,
                         help="the module's docstring examples, run as tests before the model (default on)")
+    parser.add_argument("--explore", action=argparse.BooleanOptionalAction,
+                        help="calls built from the signatures, values observed, before the model (default on)")
 
 
 def _overrides(args: argparse.Namespace, **extra) -> dict:
     keys = ("model", "lora", "endpoint", "workers", "max_attempts", "reruns", "timeout", "budget_s", "max_calls",
-            "oracle", "mutation", "amplify", "doctests")
+            "oracle", "mutation", "amplify", "doctests", "explore")
     return {**{k: getattr(args, k, None) for k in keys}, **extra}
 
 

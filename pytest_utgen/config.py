@@ -48,6 +48,7 @@ class UtgenConfig:
     mutation: bool = True  # after coverage: mutants of the covered lines, prompts for the survivors, a score
     amplify: bool = True  # after each pass: variants of the kept tests with one input changed (no model call)
     doctests: bool = True  # before the first model call: the module's docstring examples, run as tests
+    explore: bool = True  # before the first model call: calls built from the signatures, values observed
     report: Path | None = None
     verbose: bool = False
 
@@ -84,8 +85,8 @@ class UtgenConfig:
             raise ConfigError(f"repair_temperature must be 0-2, got {self.repair_temperature}")
         if self.oracle not in ("observed", "model"):
             raise ConfigError(f"oracle must be 'observed' or 'model', got {self.oracle!r}")
-        if self.budget_s <= 0 or self.max_calls < 1:
-            raise ConfigError(f"budget_s must be > 0 and max_calls >= 1, got {self.budget_s}, {self.max_calls}")
+        if self.budget_s <= 0 or self.max_calls < 0:
+            raise ConfigError(f"budget_s must be > 0 and max_calls >= 0, got {self.budget_s}, {self.max_calls}")
         if self.n_ctx < 512:
             raise ConfigError(f"n_ctx must be >= 512 tokens, got {self.n_ctx}")
 
@@ -96,7 +97,7 @@ _PATH = {"output_dir", "model_dir", "report"}
 _FLOAT = {"timeout", "min_coverage", "target_coverage", "repair_temperature", "budget_s"}
 _INT = {"workers", "n_ctx", "n_threads", "max_tokens", "seed", "max_attempts", "reruns", "memory_limit_mb", "max_calls"}
 _STR = {"model", "lora", "endpoint", "endpoint_model", "oracle"}
-_BOOL = {"verbose", "mutation", "amplify", "doctests"}
+_BOOL = {"verbose", "mutation", "amplify", "doctests", "explore"}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

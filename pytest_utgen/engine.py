@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Callable, Generator
 
 from . import discover
-from .amplify import amplify, passed_values
+from .amplify import amplify, module_constants, passed_values
 from .config import UtgenConfig
 from .errors import UtgenError
+from .explore import constructions, explore
 from .generate import Backend, CodeExtractionError, Completion, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
@@ -382,7 +383,9 @@ class Engine:
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
         coverage_deadline = started + cfg.budget_s * (1 - share)
         self._seed(work, validator)
-        for chunk in split_source(work.source, budget, backend.count_tokens):
+        self._explore(work, validator)
+        # max_calls 0: no model at all (its tokenizer neither), the steps above and amplification only.
+        for chunk in split_source(work.source, budget, backend.count_tokens) if cfg.max_calls else []:
             yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code))
         self._amplify(work, validator, coverage_deadline)
         stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
@@ -685,6 +688,45 @@ class Engine:
         if result.kept_file is not None:
             work.report.tests_from_docs = len(result.kept)
             self._keep(work, result)
+
+    def _explore(self, work: _ModuleWork, validator: CandidateValidator) -> None:
+        """Calls of the functions and methods with lines not run yet, built from their signatures (no model
+        call), their expectations observed: those that pass and run a line or branch that no kept test (and
+        no other call chosen before them) runs join the kept tests."""
+        if not self.config.explore or self.config.oracle != "observed":
+            return  # without the oracle, a placeholder expectation never passes
+        missing = work.missing() if work.statements else {n for t in work.targets for n in t.lines}
+        wanted = frozenset(t.qualname for t in work.targets if missing.intersection(t.lines))
+        sources = [work.kept.source] if work.kept else []
+        values = module_constants(work.source)
+        for kind, pooled in passed_values(sources).items():
+            values[kind] = list(dict.fromkeys(pooled + values.get(kind, [])))
+        classes = {t.qualname.split(".")[0] for t in work.targets if "." in t.qualname}
+        calls = explore(work.source, wanted, values, constructions(sources, classes))
+        if calls is None:
+            return
+        module = work.selection.module
+        calls = import_missing_names(calls, work.source, module.name)
+        started = time.perf_counter()
+        try:
+            passing = validator.passing(calls, test_seconds=MUTANT_TEST_SECONDS)
+            if not passing.kept_file:
+                return
+            run = validator.mutation_run(passing.kept_file, [])  # no mutant: each call's lines and arcs
+            if run.error is not None:
+                return
+            held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
+            reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
+            chosen = greedy_cover([u for u in passing.kept if u in reliable], contributions(run), held)
+            if not chosen:
+                return
+            # Checked like a candidate, for the module's coverage (what is left to run, per line and branch).
+            result = validator.validate(passing.kept_file.prune(set(chosen)), quick=True)
+            if result.kept_file is not None:
+                work.report.tests_explored = len(result.kept)
+                self._keep(work, result)
+        finally:
+            work.report.sandbox_seconds += time.perf_counter() - started
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""

@@ -51,6 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--utgen-doctests", action=argparse.BooleanOptionalAction, default=None,
                     help="before the first model call, run the module's docstring examples (>>>) as tests and keep "
                          "those that pass (default on)")
+    group.addoption("--utgen-explore", action=argparse.BooleanOptionalAction, default=None,
+                    help="before the first model call, call the functions and methods with arguments built from "
+                         "their signatures and keep the calls that run new lines, with the values observed "
+                         "(default on; needs the observed oracle)")
     group.addoption("--utgen-verbose", action="store_true", help="show llama.cpp's own log lines")
     group.addoption("--utgen-unguarded", action="store_true",
                     help="run generated test files without the guard (they may then write files, spawn "
@@ -77,6 +81,7 @@ def _config_from_options(config: pytest.Config):
         "budget_s": opt.utgen_budget, "max_calls": opt.utgen_max_calls,
         "target_coverage": opt.utgen_target_coverage, "oracle": opt.utgen_oracle,
         "mutation": opt.utgen_mutation, "amplify": opt.utgen_amplify, "doctests": opt.utgen_doctests,
+        "explore": opt.utgen_explore,
         "paths": [str(Path(a).resolve()) for a in source_args] or None,
     }
     return load_config(root, overrides)

@@ -89,6 +89,7 @@ class ModuleReport:
     sandbox_seconds: float = 0.0
     expectations_adopted: int = 0
     tests_from_docs: int = 0  # of the tests kept before the keep set, the module's docstring examples
+    tests_explored: int = 0  # of the tests kept before the keep set, calls built from signatures (no model call)
     tests_amplified: int = 0  # of the kept tests before the keep set, variants of kept tests (no model call)
     amplified_points: float = 0.0  # line+branch percentage points those variants added to the loop's union
     mutants: int | None = None  # of the whole module (None: mutation pass off); uncovered ones survive

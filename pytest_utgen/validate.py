@@ -129,7 +129,11 @@ def import_missing_names(test_file: TestFile, module_source: str, module_name: s
     head.extend(imported[name] for name in sorted(unbound - defined) if name in imported)
     head.extend(f"import {name}" for name in sorted(unbound - defined - set(imported) - {"pytest"})
                 if name in sys.stdlib_module_names)
-    return TestFile("".join(line + "\n" for line in head) + test_file.source) if head else test_file
+    if not head:
+        return test_file
+    # Two blank lines between the imports and a file that starts with its first definition (seeds, calls).
+    gap = "" if test_file.source.startswith(("import ", "from ", "\n", "#")) else "\n\n"
+    return TestFile("".join(line + "\n" for line in head) + gap + test_file.source)
 
 
 def _module_imports(module_tree: ast.Module, module_name: str) -> dict[str, str]:

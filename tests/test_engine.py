@@ -21,7 +21,8 @@ from pytest_utgen.writer import is_generated_file, read_provenance
 
 def run_engine(project: Path, server, **overrides):
     # The mutation pass and the keep set have their own tests (test_mutation.py): here the coverage loop alone.
-    config = load_config(project, {"endpoint": server.url, "reruns": 2, "mutation": False, "amplify": False, **overrides})
+    config = load_config(project, {"endpoint": server.url, "reruns": 2, "mutation": False, "amplify": False,
+                                  "explore": False, **overrides})
     lines: list[str] = []
     return Engine(config, on_progress=lines.append).run(), lines
 

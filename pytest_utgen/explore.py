@@ -1,0 +1,224 @@
+"""Explore: calls of the module's functions and methods built from their signatures, with no model call
+(random testing, as in Randoop and Pynguin, without their search).
+
+Each public function or method that still has lines no test runs gets a few calls whose arguments come
+from what the signature says (an annotation, a default's type, what a parameter's name usually holds),
+the values the module itself uses and the values the kept tests pass in. A method is called on an object
+built the way a kept test builds one, else from its class's ``__init__`` signature. Every call is asserted
+``== None``, a placeholder: the observed-value oracle replaces it with what the code returned, or wraps the
+call in ``pytest.raises`` of what it raised (a ``TypeError`` says the arguments were wrong, and that test
+is dropped). The engine keeps a call only if it passes and runs a line or branch no kept test runs; the
+amplification rounds then vary the kept calls' inputs and turn them into calls of siblings.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import zlib
+
+from .testfile import TestFile
+
+PREFIX = "test_explore_"
+MAX_TESTS = 150  # per module: they run in one child, each under a per-test time limit
+CALLS_PER_TARGET = 4
+_POOL = 6  # values per parameter a call picks from
+_BASICS: dict[str, list[str]] = {
+    "int": ["0", "1", "-1", "3", "10"],
+    "float": ["0.0", "1.5", "-2.5"],
+    "str": ["'abc'", "''", "'a b'", "'1'"],
+    "bytes": ["b'abc'", "b''"],
+    "bool": ["True", "False"],
+    "list": ["[1, 2, 3]", "[]", "['a', 'b']", "[3, 1, 2, 1]"],
+    "dict": ["{'a': 1, 'b': 2}", "{}", "{'a': {'b': 1}}"],
+    "tuple": ["(1, 2)", "()"],
+    "set": ["{1, 2}", "set()"],
+    "callable": ["lambda *a: a[0] if a else None", "bool", "str"],
+    "none": ["None"],
+}
+_ANNOTATIONS = [  # (word in an annotation, kind), first match wins
+    ("callable", "callable"), ("bool", "bool"), ("int", "int"), ("float", "float"), ("bytes", "bytes"),
+    ("str", "str"), ("dict", "dict"), ("mapping", "dict"), ("list", "list"), ("sequence", "list"),
+    ("iterable", "list"), ("tuple", "tuple"), ("set", "set"),
+]
+_NAMES = {  # parameter names and the kinds their values usually are, most likely first
+    "int": {"n", "i", "j", "k", "count", "num", "number", "size", "index", "idx", "start", "end", "stop", "step",
+            "width", "height", "length", "limit", "level", "depth", "times", "year", "month", "day", "week",
+            "hour", "minute", "second", "offset", "pos", "position", "begin", "lo", "hi", "low", "high", "maxsize",
+            "max_length", "precision", "digits", "base"},
+    "str": {"s", "string", "text", "name", "prefix", "suffix", "sep", "separator", "path", "url", "uri",
+            "template", "pattern", "fmt", "format", "char", "chars", "word", "line", "expr", "expression",
+            "doc", "source", "delimiter", "encoding", "label", "title", "pointer", "query", "field"},
+    "callable": {"f", "func", "fn", "function", "pred", "predicate", "callback", "mapper", "factory", "key",
+                 "default_factory", "hook", "cond", "test"},
+    "list": {"seq", "coll", "items", "iterable", "lst", "values", "elements", "xs", "seqs", "colls", "args",
+             "sequence", "iterables", "children", "data", "elems", "parts", "keys"},
+    "dict": {"d", "dct", "mapping", "mappings", "dicts", "kwargs", "attrs", "options", "params", "doc_dict",
+             "obj", "document", "context", "env"},
+    "bool": {"flag", "strict", "reverse", "recursive", "inplace", "force", "verbose", "quiet", "raise_errors"},
+}
+_ANY = ["int", "str", "list", "dict", "none"]
+_UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
+
+
+def explore(module_source: str, wanted: frozenset[str], values: dict[type, list] | None = None,
+            built: dict[str, list[str]] | None = None, limit: int = MAX_TESTS) -> TestFile | None:
+    """A test file (no imports yet: the engine adds the module's names) with up to ``CALLS_PER_TARGET`` calls
+    of each public function and method named in ``wanted`` (``f``, ``Cls.meth``; ``Cls.__init__`` for the
+    constructor), each asserted against a placeholder; None when there is nothing to call. ``values``: the
+    ints, floats, strings and bytes worth trying first (the module's, the tests'); ``built``: per class,
+    expressions that build one (from the kept tests). Calls are the same for the same inputs."""
+    pools = {kind: list(_BASICS[kind]) for kind in _BASICS}
+    for kind, pooled in (values or {}).items():
+        name = {int: "int", float: "float", str: "str", bytes: "bytes"}.get(kind)
+        if name:
+            pools[name] = _unique([repr(v) for v in pooled[:3]] + pools[name])
+    tree = ast.parse(module_source)
+    tests: list[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted \
+                and not node.name.startswith("_") and not node.decorator_list:
+            tests.extend((node.name.lower(), [f"assert {_result(node, f'{node.name}({args})')} == None"])
+                         for args in _calls(node, node.name, pools, bound=False))
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            tests.extend(_class_tests(node, wanted, pools, (built or {}).get(node.name, [])))
+    named: list[str] = []
+    taken: set[str] = set()
+    for name, body in tests[:limit]:
+        test_name, number = f"{PREFIX}{name}_1", 1
+        while test_name in taken:
+            number += 1
+            test_name = f"{PREFIX}{name}_{number}"
+        taken.add(test_name)
+        named.append(f"def {test_name}():\n" + "\n".join("    " + line for line in body))
+    return TestFile("\n\n\n".join(named) + "\n") if named else None
+
+
+def constructions(test_sources: list[str], classes: set[str]) -> dict[str, list[str]]:
+    """Per class named in ``classes``, the calls of it that the given tests make with literal arguments only
+    (``Week(2011, 8)``), shortest first: an object the code accepts, to call methods on."""
+    found: dict[str, list[str]] = {}
+    for source in test_sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes \
+                    and all(_is_literal(a) for a in [*node.args, *(k.value for k in node.keywords)]) \
+                    and all(k.arg for k in node.keywords):
+                text = ast.unparse(node)
+                bucket = found.setdefault(node.func.id, [])
+                if text not in bucket:
+                    bucket.append(text)
+    return {cls: sorted(texts, key=len)[:3] for cls, texts in found.items()}
+
+
+def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, list[str]],
+                 built: list[str]) -> list[tuple[str, list[str]]]:
+    methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    init = methods.get("__init__")
+    makers = list(built)
+    if init is not None:
+        makers += [f"{node.name}({args})" for args in _calls(init, node.name, pools, bound=True)]
+    elif not makers:
+        makers = [f"{node.name}()"]
+    makers = _unique(makers)
+    prefix = node.name.lower()
+    tests: list[tuple[str, list[str]]] = []
+    if f"{node.name}.__init__" in wanted:
+        # What the constructor stored: vars() of the object is a dict, literal when its fields are.
+        tests.extend((f"{prefix}_init", [f"assert vars({maker}) == None"]) for maker in makers[:CALLS_PER_TARGET])
+    for name, method in methods.items():
+        if name.startswith("_") or f"{node.name}.{name}" not in wanted:
+            continue
+        decorators = {ast.unparse(d) for d in method.decorator_list}
+        if decorators & {"staticmethod", "classmethod"}:
+            bound = "classmethod" in decorators
+            tests.extend((f"{prefix}_{name}", [f"assert {node.name}.{name}({args}) == None"])
+                         for args in _calls(method, f"{node.name}.{name}", pools, bound=bound))
+        elif "property" in decorators:
+            tests.extend((f"{prefix}_{name}", [f"obj = {maker}", f"assert obj.{name} == None"])
+                         for maker in makers[:CALLS_PER_TARGET])
+        elif not decorators:
+            calls = _calls(method, f"{node.name}.{name}", pools, bound=True)
+            # Each argument list on another object, and each object at least once.
+            for number in range(max(len(calls), min(len(makers), CALLS_PER_TARGET))):
+                call = _result(method, f"obj.{name}({calls[number % len(calls)]})")
+                tests.append((f"{prefix}_{name}", [f"obj = {makers[number % len(makers)]}", f"assert {call} == None"]))
+    return tests
+
+
+def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: dict[str, list[str]],
+           bound: bool) -> list[str]:
+    """Up to ``CALLS_PER_TARGET`` distinct argument lists for ``function`` (as source, without parentheses):
+    the first with each required parameter's most likely value, the rest drawn at random (seeded by ``key``),
+    some with optional parameters given too."""
+    arguments = function.args
+    positional = (arguments.posonlyargs + arguments.args)[1 if bound else 0:]
+    defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    options = [(a, d, _values(a, d, pools)) for a, d in zip(positional, defaults)]
+    keyword_only = [(a, d, _values(a, d, pools)) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    rng = random.Random(zlib.crc32(key.encode()))
+    calls: list[str] = []
+    for attempt in range(CALLS_PER_TARGET * 3):
+        parts: list[str] = []
+        optional = attempt > 0 and rng.random() < 0.5
+        for arg, default, choices in options:
+            if default is not None and not optional:
+                break  # positional: the ones after an omitted one are omitted too
+            parts.append(choices[0] if attempt == 0 else rng.choice(choices))
+        if arguments.vararg is not None and attempt > 0:
+            parts.extend(rng.choice(_values(arguments.vararg, None, pools)) for _ in range(rng.randint(0, 2)))
+        for arg, default, choices in keyword_only:
+            if default is None or (optional and rng.random() < 0.5):
+                parts.append(f"{arg.arg}={choices[0] if attempt == 0 else rng.choice(choices)}")
+        call = ", ".join(parts)
+        if call not in calls:
+            calls.append(call)
+        if len(calls) >= CALLS_PER_TARGET:
+            break
+    return calls
+
+
+def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]]) -> list[str]:
+    """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say."""
+    kinds: list[str] = []
+    if arg.annotation is not None:
+        text = ast.unparse(arg.annotation).lower()
+        kinds += [kind for word, kind in _ANNOTATIONS if word in text][:1]
+        if "optional" in text or "none" in text:
+            kinds.append("none")
+    if isinstance(default, ast.Constant) and default.value is not None:
+        kinds.append({bool: "bool", int: "int", float: "float", str: "str", bytes: "bytes"}.get(
+            type(default.value), "none"))
+    elif isinstance(default, (ast.List, ast.Dict, ast.Tuple, ast.Set)):
+        kinds.append({ast.List: "list", ast.Dict: "dict", ast.Tuple: "tuple", ast.Set: "set"}[type(default)])
+    name = arg.arg.lower()
+    kinds += [kind for kind, names in _NAMES.items() if name in names or name.rstrip("s") in names]
+    if name.startswith(_UNBOUND_PREFIXES):
+        kinds.append("bool")
+    if not kinds:
+        kinds = list(_ANY)
+    values: list[str] = []
+    for kind in _unique(kinds):
+        values.extend(pools[kind][:_POOL])
+    return _unique(values)[: _POOL * 2]
+
+
+def _result(function: ast.FunctionDef | ast.AsyncFunctionDef, call: str) -> str:
+    """The expression a test asserts on: a generator function's values as a list, else the call itself."""
+    yields = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(function))
+    return f"list({call})" if yields else call
+
+
+def _is_literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
