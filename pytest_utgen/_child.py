@@ -210,7 +210,8 @@ class SchemataFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def faithful_repr(value) -> str | None:
-    """``repr(value)`` when it is a literal that reads back as an equal value of the same type, else None."""
+    """``repr(value)`` when it is a literal that reads back as an equal value of its type (or a builtin type it
+    subclasses), else None."""
     import ast
 
     try:
@@ -218,7 +219,8 @@ def faithful_repr(value) -> str | None:
         back = ast.literal_eval(text)
     except Exception:  # noqa: BLE001 - any repr that is not a literal, or whose repr raises
         return None
-    return text if type(back) is type(value) and back == value and len(text) <= 300 else None
+    # A subclass of a builtin (a tuple subclass, say) compares equal to the literal: the assert holds.
+    return text if isinstance(value, type(back)) and back == value and len(text) <= 300 else None
 
 
 def _type_name(kind: type) -> str:

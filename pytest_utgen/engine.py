@@ -557,6 +557,10 @@ class Engine:
             if not chosen:
                 return False
             merged = work.kept.merge(passing.kept_file.prune(set(chosen)))
+            if work.kept_run is not None and work.kept_run[0] == work.kept:
+                # What the chosen variants ran and killed joins the kept tests' run: the next round's
+                # survivors, without running every mutant against the whole file again.
+                work.kept_run = (merged.file, _with_variants(work.kept_run[1], run, set(chosen)))
             work.kept = merged.file
             before = work.percent()
             for kind, item in set().union(*(held_by[u] for u in chosen)):
@@ -710,6 +714,9 @@ class Engine:
         started = time.perf_counter()
         try:
             passing = validator.passing(calls, test_seconds=MUTANT_TEST_SECONDS)
+            if passing.collect_error:
+                work.report.dropped.append(Dropped("calls built from signatures", "their file failed to import "
+                                                   "or collect: " + passing.collect_error.strip()[-300:]))
             if not passing.kept_file:
                 return
             run = validator.mutation_run(passing.kept_file, [])  # no mutant: each call's lines and arcs
@@ -848,6 +855,22 @@ def _kept_mutation_run(work: _ModuleWork, validator: CandidateValidator) -> Muta
         run = _mutation_run(work, validator, work.kept, work.mutants)
         work.kept_run = (work.kept, run)
     return work.kept_run[1]
+
+
+def _with_variants(kept: MutationRun, variants: MutationRun, chosen: set[str]) -> MutationRun:
+    """The kept tests' mutant run with the ``chosen`` units of a variants' run (against the kept tests'
+    survivors) added: their lines, arcs and kills, and the survivors they kill gone."""
+    def of_chosen(found: dict) -> dict:
+        return {nodeid: items for nodeid, items in found.items() if unit_of(nodeid) in chosen}
+
+    kills = of_chosen(variants.kills)
+    killed = set().union(*kills.values()) if kills else set()
+    return MutationRun(
+        passed=kept.passed | {n for n in variants.passed if unit_of(n) in chosen}, failed=kept.failed,
+        lines={**kept.lines, **of_chosen(variants.lines)}, arcs={**kept.arcs, **of_chosen(variants.arcs)},
+        kills={**kept.kills, **kills}, survived=[m for m in kept.survived if m.id not in killed],
+        not_run=kept.not_run, error=kept.error,
+    )
 
 
 def _target_of(targets: list[Target], mutant: Mutant) -> Target | None:
