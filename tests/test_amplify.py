@@ -200,7 +200,7 @@ def test_an_observation_variant_kills_a_mutant_the_weak_test_lets_through(tmp_pa
     server = scripted_model(lambda messages: reply)
     runs = {}
     for amplify_on in (False, True):
-        config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "amplify": amplify_on,
+        config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "amplify": amplify_on, "explore": False,
                                        "paths": [str(project / "src" / "scale")],
                                        "output_dir": f"tests/utgen_{amplify_on}"})
         runs[amplify_on] = Engine(config, select_all=True).run().modules[0]
@@ -235,7 +235,7 @@ def test_amplified_variants_that_add_coverage_are_kept_with_observed_expectation
     paths = [str(project / "src" / "shopkit" / "pricing.py")]
     runs = {}
     for amplify_on in (False, True):
-        config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "mutation": True,
+        config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "mutation": True, "explore": False,
                                        "amplify": amplify_on, "paths": paths,
                                        "output_dir": f"tests/utgen_{amplify_on}"})  # no cache hit
         runs[amplify_on] = Engine(config, select_all=True).run().modules[0]

@@ -162,7 +162,7 @@ def test_survivors_are_asked_for_as_diffs_and_the_kept_set_is_greedy(tmp_path, s
         return WEAK
 
     server = scripted_model(respond)
-    config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_attempts": 1, "target_coverage": 10,
+    config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_attempts": 1, "target_coverage": 10, "explore": False,
                                    "paths": [str(project / "src" / "shopkit" / "pricing.py")]})
     report = Engine(config, select_all=True).run()
     pricing = report.modules[0]
