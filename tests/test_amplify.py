@@ -259,7 +259,7 @@ def test_a_variant_that_hangs_is_stopped_by_the_per_test_limit(tmp_path, scripte
         "def steps(n):\n    count = 0\n    while n != 0:\n        n -= 1\n        count += 1\n    return count\n")
     reply = "```python\nfrom countdown import steps\n\n\ndef test_steps():\n    assert steps(3) == 3\n```"
     server = scripted_model(lambda messages: reply)
-    config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "timeout": 30,
+    config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 1, "timeout": 30, "explore": False,
                                    "paths": [str(project / "src" / "countdown")]})
     module = Engine(config, select_all=True).run().modules[0]
     kept = (project / "tests" / "utgen" / "test_countdown.py").read_text()

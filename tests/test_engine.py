@@ -385,7 +385,7 @@ def test_a_module_prompt_too_slow_for_the_budget_is_not_sent_and_the_targets_are
     # A whole module is ~20 s of prompt and decode at the speed assumed before any call: over 30 % of 60 s.
     # The scripted server answers at once, so once calls were measured a module prompt is cheap enough.
     config = load_config(example_project, {"endpoint": server.url, "reruns": 2, "mutation": False,
-                                           "amplify": False, "budget_s": 60})
+                                           "amplify": False, "explore": False, "budget_s": 60})
     engine = Engine(config)
     report = engine.run()
     skipped = {m.module: m for m in report.modules if any(d.what.startswith("module prompt") for d in m.dropped)}

@@ -52,7 +52,9 @@ def arena(tmp_path):
     (project / "src" / "victim" / "__init__.py").write_text("")
     (project / "src" / "victim" / "core.py").write_text("def add(a, b):\n    return a + b\n")
     (project / "tests").mkdir()
-    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["src"]\n\n[tool.utgen]\nreruns = 1\n')
+    # No exploration: its calls would cover add() before the (hostile) model is ever asked.
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\npythonpath = ["src"]\n\n[tool.utgen]\nreruns = 1\nexplore = false\n')
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_rsa").write_text("-----BEGIN FAKE KEY-----\n")

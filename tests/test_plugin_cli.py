@@ -29,9 +29,9 @@ def utgen_cmd(*args: str) -> list[str]:
 def test_pytest_utgen_generates_and_runs_tests_in_the_same_session(example_project, scripted_model):
     server = scripted_model()
     # Every test the scripted model writes is kept and no other: no mutation pass (its keep set drops
-    # redundant ones), no amplification (it adds variants).
+    # redundant ones), no amplification (it adds variants), no exploration (it covers before the model).
     result = run(pytest_cmd("--utgen", "src", "--utgen-endpoint", server.url, "--utgen-reruns", "1",
-                            "--no-utgen-mutation", "--no-utgen-amplify", "--utgen-report", "report.json", "-v"),
+                            "--no-utgen-mutation", "--no-utgen-amplify", "--no-utgen-explore", "--utgen-report", "report.json", "-v"),
                  example_project)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr

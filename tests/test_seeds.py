@@ -92,7 +92,7 @@ def test_the_engine_keeps_the_examples_that_pass_before_any_model_call(tmp_path,
              "    assert odd(2) is False\n    assert str(Week(2)) == 'W02'\n```")
     server = scripted_model(lambda messages: reply)
     config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 4, "amplify": False,
-                                   "mutation": False, "paths": [str(project / "src" / "weeks")]})
+                                   "mutation": False, "explore": False, "paths": [str(project / "src" / "weeks")]})
     module = Engine(config, select_all=True).run().modules[0]
     kept = (project / "tests" / "utgen" / "test_weeks.py").read_text()
     assert "with pytest.raises(ValueError):  # utgen: observed\n        Week(0)" in kept
@@ -101,7 +101,7 @@ def test_the_engine_keeps_the_examples_that_pass_before_any_model_call(tmp_path,
     assert module.tests_from_docs == 6 and module.line_after == 100.0
     assert not [d for d in module.dropped if "fails as a test" in d.reason]
     without = load_config(project, {"endpoint": server.url, "reruns": 1, "max_calls": 4, "amplify": False,
-                                    "mutation": False, "doctests": False, "output_dir": "tests/plain",
+                                    "mutation": False, "doctests": False, "explore": False, "output_dir": "tests/plain",
                                     "paths": [str(project / "src" / "weeks")]})
     assert Engine(without, select_all=True).run().modules[0].tests_from_docs == 0
     assert "test_doc" not in (project / "tests" / "plain" / "test_weeks.py").read_text()
