@@ -356,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError:
             settings[key.strip()] = value
     variants = ([] if args.skip_base else [("base", "none")]) + ([("lora", args.lora)] if args.lora else [])
+    # Rows made with settings other than the defaults say so: side by side with a default run they stay apart.
+    pipeline_system = "-pipeline" + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else "")
     if not systems & {"raw", "pipeline"}:
         variants = []  # Pynguin only: no model to load
     rows: dict[str, list[dict]] = {}
@@ -381,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                         rows[name].append(evaluate_task(task, f"{label}-raw", source, seconds, 1))
                     if "pipeline" in systems:
                         source, seconds, details = pipeline_file(task, overrides)
-                        rows[name].append(evaluate_task(task, f"{label}-pipeline", source, seconds,
+                        rows[name].append(evaluate_task(task, label + pipeline_system, source, seconds,
                                                         details["model_calls"], details))
                     print(json.dumps(rows[name][-1])[:300], flush=True)
             if name.startswith("module") and "pynguin" in systems:
