@@ -14,6 +14,10 @@ from .oracle import Adopted, adopt, instrument
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
 from .testfile import TestFile, unit_of
 
+# The final check's new interpreters hash strings each with a seed of its own, where candidates ran and the
+# oracle observed under one (the warm worker's): an expectation that holds under half the seeds, as one on the
+# order of a two-element set of strings does, passes all of them once in 64.
+MIN_FRESH_RUNS = 6
 MUTANT_TEST_SECONDS = 2.0  # a test still running after this under a mutant is stopped: the mutant made it hang
 
 
@@ -298,7 +302,8 @@ class CandidateValidator:
         return result, passing
 
     def validate(self, file: TestFile, quick: bool = False) -> ValidationResult:
-        """Keep the tests of ``file`` that pass, pass alone, and pass ``reruns`` times in random order.
+        """Keep the tests of ``file`` that pass, pass alone, and pass ``reruns`` times in random order (at
+        least ``MIN_FRESH_RUNS`` times when ``reruns`` is not 0), each time in a new interpreter.
 
         ``quick``: one run (two when some fail) with coverage, no alone or random-order reruns; for
         candidates whose kept tests are validated again, fully, as one file at the end.
@@ -313,10 +318,11 @@ class CandidateValidator:
             kept -= self._fails_alone(file.prune(kept), kept)
             result.flaky.extend(sorted(passing - kept))
         coverage: FileCoverage | None = None
-        for attempt in range(max(self.reruns, 1)):
+        runs = max(self.reruns, MIN_FRESH_RUNS) if self.reruns else 1
+        for attempt in range(runs):
             if not kept:
                 break
-            last = attempt == max(self.reruns, 1) - 1
+            last = attempt == runs - 1
             # In new interpreters: a value that depends on the memory layout differs there, as in a user's run.
             run = self._run(file.prune(kept), order_seed=attempt + 1 if self.reruns else None, coverage=last,
                             fresh=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -233,6 +235,21 @@ def test_validator_keeps_passing_drops_failing_and_order_dependent(workspace, pr
     assert result.flaky == ["test_needs_state"]
     assert "def test_wrong" not in result.kept_file.source and "class TestSign" in result.kept_file.source
     assert (result.coverage.covered_lines, result.coverage.missing_lines) == (5, [8])
+
+
+def test_a_test_that_holds_under_few_hash_seeds_is_dropped_as_flaky_even_with_one_rerun(warm_workspace, project):
+    """The oracle observes in the warm worker (one hash seed); a user's session hashes with another. An
+    expectation that holds under a quarter of the seeds (as one on a small set's order does under half)
+    must not pass the final check, which runs enough new interpreters even when ``reruns`` is 1."""
+    at_seed_0 = subprocess.run([sys.executable, "-c", "print(hash('utgen') % 4)"], env={**os.environ,
+                               "PYTHONHASHSEED": "0"}, capture_output=True, text=True, check=True).stdout.strip()
+    candidate = (f"def test_seed_bound():\n    assert hash('utgen') % 4 == {at_seed_0}\n\n\n"
+                 "def test_steady():\n    assert sorted({'b', 'a', 'c'}) == ['a', 'b', 'c']\n")
+    validator = CandidateValidator(warm_workspace, "tests/test_cand.py", project / "src" / "calc" / "ops.py",
+                                   timeout=60, memory_limit_mb=1024, reruns=1)
+    assert validator.validate(TestFile(candidate), quick=True).kept == ["test_seed_bound", "test_steady"]
+    result = validator.validate(TestFile(candidate))
+    assert result.kept == ["test_steady"] and result.flaky == ["test_seed_bound"]
 
 
 def test_validator_reports_collect_errors(workspace, project):
