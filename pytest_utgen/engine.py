@@ -51,6 +51,7 @@ from .writer import (
 PROMPT_OVERHEAD_TOKENS = 300
 TARGET_VISITS = 3  # prompts per function or method in the target pass
 MAX_FEEDBACK_CHARS = 1500
+MAX_TARGET_FEEDBACK_CHARS = 600
 AMPLIFY_ROUNDS = 6  # per amplification step; each round varies the variants the one before kept
 MUTATION_SHARE = 0.25  # of a module's model calls and seconds, kept for the mutation pass when it is on
 # Of budget_s, at most, that one module-pass prompt may be expected to take: on a slow machine a whole module
@@ -437,6 +438,7 @@ class Engine:
         visits = work.target_visits
         targets = work.targets
         every_line = {n for t in targets for n in t.lines}
+        problems: dict[str, str | None] = {}  # per target, why its last visit kept no test
         while True:
             if self._coverage_reached(work):
                 return StopReason.COVERAGE
@@ -455,11 +457,15 @@ class Engine:
             visits[target.qualname] += 1
             uncovered = sorted(missing.intersection(target.lines))
             quoted = _quote_lines(work.source, uncovered) if len(uncovered) < len(target.lines) - 1 else None
-            messages = build_target_messages(header, work.selection.module.name, target, quoted)
+            messages = build_target_messages(header, work.selection.module.name, target, quoted,
+                                             problems.get(target.qualname))
             # A later visit asks again for the lines the first reply missed: sampled, as a greedy reply
             # to a near-identical prompt would repeat the first.
             temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
-            yield _Request(messages, temperature, PromptKind.TARGET, target.qualname)
+            _, problem = yield _Request(messages, temperature, PromptKind.TARGET, target.qualname)
+            # The next visit of a target whose tests all failed says why (as the module pass's repair does),
+            # cut short: it is the end of the prompt, the part processed anew.
+            problems[target.qualname] = _shorten(problem, MAX_TARGET_FEEDBACK_CHARS) if problem else None
 
     def _settle(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """The kept tests as one file get the full checks (candidates were checked quickly one by one); with
@@ -879,6 +885,12 @@ def _target_of(targets: list[Target], mutant: Mutant) -> Target | None:
 
 def _is_string_change(mutant: Mutant) -> bool:
     return mutant.description.startswith("`'") or mutant.description.startswith('`"')
+
+
+def _shorten(problem: str, limit: int) -> str:
+    """A problem's first line (what went wrong) and the end of the rest (a traceback ends with its cause)."""
+    first, _, rest = problem.partition("\n")
+    return first + ("\n" + rest[-limit:] if rest else "")
 
 
 def _quote_lines(source: str, numbers: list[int], limit: int = 30) -> str:

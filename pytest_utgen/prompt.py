@@ -63,18 +63,22 @@ def build_messages(
     ]
 
 
-def build_target_messages(header: str, module: str, target, uncovered: str | None = None) -> list[dict[str, str]]:
+def build_target_messages(header: str, module: str, target, uncovered: str | None = None,
+                          problem: str | None = None) -> list[dict[str, str]]:
     """Chat messages asking for tests of one function or method (a :class:`~pytest_utgen.targets.Target`).
 
     The same shape as :func:`build_messages` (what the model was trained on), showing only ``header`` (the
     module's imports and constants) and the target's code (for a method, its class's header, fields and
     ``__init__`` first). Prompts of one module share their beginning up to the target (up to the method,
-    for the methods of one class), which llama.cpp reuses instead of processing again; the ``uncovered``
-    lines (quoted, when some of the target already runs) come last.
+    for the methods of one class), which llama.cpp reuses instead of processing again; what went wrong
+    with the last tests of the target (``problem``, when none of them was kept) and the ``uncovered`` lines
+    (quoted, when some of the target already runs) come last.
     """
     code = (header.rstrip() + "\n\n\n" if header.strip() else "") + target.code.rstrip()
-    feedback = f"These lines of `{target.qualname}` are never run by the tests:\n{uncovered}" if uncovered else None
-    return build_messages(code, module, feedback=feedback, focus=target.qualname)
+    parts = [problem.strip()] if problem else []
+    if uncovered:
+        parts.append(f"These lines of `{target.qualname}` are never run by the tests:\n{uncovered}")
+    return build_messages(code, module, feedback="\n\n".join(parts) or None, focus=target.qualname)
 
 
 def build_mutant_messages(header: str, module: str, target, mutant) -> list[dict[str, str]]:

@@ -350,6 +350,34 @@ def test_the_target_pass_prompts_each_uncovered_function_alone_with_a_shared_pre
     assert "    with pytest.raises(ValueError):  # utgen: observed\n        apply_discount(-1, 10)" in kept
 
 
+def test_a_target_visited_again_after_its_tests_failed_is_told_why(example_project, scripted_model):
+    broken = "```python\nimport shopkit_helpers_that_do_not_exist\n\n\ndef test_format():\n" \
+             "    assert format_price(1250) == '12.50 EUR'\n```"
+    fixed = "```python\ndef test_format():\n    assert format_price(1250) == '12.50 EUR'\n```"
+    focus = "Write the test file for `format_price`"
+
+    def respond(messages):
+        text = messages[-1]["content"]
+        if module_of(messages) != "shopkit.pricing":
+            return GOOD_REPLIES[module_of(messages)]
+        if focus not in text:
+            return "No tests from me."
+        return fixed if "shopkit_helpers_that_do_not_exist" in text else broken
+
+    server = scripted_model(respond)
+    report, _ = run_engine(example_project, server, max_attempts=1)
+    visits = [r["messages"][-1]["content"] for r in server.requests
+              if module_of(r["messages"]) == "shopkit.pricing" and focus in r["messages"][-1]["content"]]
+    assert len(visits) == 2  # the second visit kept a test: no third one for the same lines
+    assert "had this problem" not in visits[0]
+    problem = visits[1].split("A previous test file had this problem; write a new file that avoids it:\n", 1)[1]
+    assert problem.startswith("It failed to import or collect:")
+    assert "No module named 'shopkit_helpers_that_do_not_exist'" in problem
+    pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
+    kept = (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
+    assert pricing.tests_kept == 1 and "def test_format():" in kept
+
+
 def test_the_loop_stops_at_its_call_budget(example_project, scripted_model):
     weak = ("```python\nfrom shopkit.pricing import apply_discount\n\n\n"
             "def test_no_discount():\n    assert apply_discount(1000, 0) == 1000\n```")
