@@ -439,6 +439,8 @@ class Engine:
         targets = work.targets
         every_line = {n for t in targets for n in t.lines}
         problems: dict[str, str | None] = {}  # per target, why its last visit kept no test
+        # Per target, its last prompt and temperature: sent again, the seeded model would write the same reply.
+        last_sent: dict[str, tuple[list[dict[str, str]], float]] = {}
         while True:
             if self._coverage_reached(work):
                 return StopReason.COVERAGE
@@ -462,6 +464,10 @@ class Engine:
             # A later visit asks again for the lines the first reply missed: sampled, as a greedy reply
             # to a near-identical prompt would repeat the first.
             temperature = cfg.repair_temperature if visits[target.qualname] > 1 else 0.0
+            if last_sent.get(target.qualname) == (messages, temperature):
+                visits[target.qualname] = TARGET_VISITS  # nothing new to ask about this target
+                continue
+            last_sent[target.qualname] = (messages, temperature)
             _, problem = yield _Request(messages, temperature, PromptKind.TARGET, target.qualname)
             # The next visit of a target whose tests all failed says why (as the module pass's repair does),
             # cut short: it is the end of the prompt, the part processed anew.

@@ -7,6 +7,7 @@ import re
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -376,6 +377,29 @@ def test_a_target_visited_again_after_its_tests_failed_is_told_why(example_proje
     pricing = next(m for m in report.modules if m.module == "shopkit.pricing")
     kept = (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
     assert pricing.tests_kept == 1 and "def test_format():" in kept
+
+
+def test_a_target_prompt_is_never_sent_twice_with_the_same_temperature(example_project, scripted_model):
+    # The seeded model writes the same reply to the same prompt: a third visit that would ask exactly what the
+    # second asked (the same lines still uncovered, the same problem) is not made.
+    weak = "```python\ndef test_bulk():\n    assert bulk_price(100, 5) == 500\n```"
+    focus = "Write the test file for `"
+
+    def respond(messages):
+        text = messages[-1]["content"]
+        if module_of(messages) != "shopkit.pricing":
+            return GOOD_REPLIES[module_of(messages)]
+        return weak if f"{focus}bulk_price`" in text else "No tests from me."
+
+    server = scripted_model(respond)
+    run_engine(example_project, server, max_attempts=1, target_coverage=100)
+    sent = [(r["messages"][-1]["content"], r["temperature"]) for r in server.requests
+            if module_of(r["messages"]) == "shopkit.pricing" and focus in r["messages"][-1]["content"]]
+    asked = Counter(text.split(focus, 1)[1].split("`", 1)[0] for text, _ in sent)
+    assert asked == {"add_tax": 2, "apply_discount": 2, "bulk_price": 2, "format_price": 2}
+    assert len(set(sent)) == len(sent)
+    bulk = [(text, temperature) for text, temperature in sent if f"{focus}bulk_price`" in text]
+    assert [temperature for _, temperature in bulk] == [0.0, 0.7] and "are never run by the tests" in bulk[1][0]
 
 
 def test_the_loop_stops_at_its_call_budget(example_project, scripted_model):
