@@ -318,23 +318,27 @@ class CandidateValidator:
             kept -= self._fails_alone(file.prune(kept), kept)
             result.flaky.extend(sorted(passing - kept))
         coverage: FileCoverage | None = None
-        runs = max(self.reruns, MIN_FRESH_RUNS) if self.reruns else 1
-        for attempt in range(runs):
-            if not kept:
-                break
-            last = attempt == runs - 1
-            # In new interpreters: a value that depends on the memory layout differs there, as in a user's run.
-            run = self._run(file.prune(kept), order_seed=attempt + 1 if self.reruns else None, coverage=last,
-                            fresh=True)
-            ok, _ = self._passing_units(run, sorted(kept))
-            unstable = kept - ok
-            if unstable:
-                result.flaky.extend(sorted(unstable))
-                kept = ok
-                coverage = None
-                continue
-            if run.coverage is not None:
-                coverage = run.coverage.get(self.module_path)
+        if kept:
+            self.workspace.add_file(self.relative_path, file.prune(kept).source)
+
+            def rerun(attempt: int) -> RunResult:
+                # In new interpreters: a value that depends on the memory layout or the hash seed differs
+                # there, as in a user's run. Two at a time: they are independent, and most of a run is start-up.
+                return self.workspace.run_pytest(
+                    [self.relative_path], timeout=self.timeout, memory_limit_mb=self.memory_limit_mb,
+                    order_seed=attempt + 1 if self.reruns else None,
+                    coverage_of=[self.source_dir] if attempt == 0 else None, fresh=True,
+                )
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                reruns = list(pool.map(rerun, range(max(self.reruns, MIN_FRESH_RUNS) if self.reruns else 1)))
+            ok = set(kept)
+            for run in reruns:
+                ok &= self._passing_units(run, sorted(kept))[0]
+            result.flaky.extend(sorted(kept - ok))
+            if ok == kept and reruns[0].coverage is not None:
+                coverage = reruns[0].coverage.get(self.module_path)
+            kept = ok
         if kept and coverage is None:
             coverage = self._coverage_of(file, kept)
         return self._finish(result, kept, coverage)
