@@ -25,7 +25,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int)
     parser.add_argument("--reruns", type=int)
     parser.add_argument("--timeout", type=float, help="seconds per sandboxed test run")
-    parser.add_argument("--budget", dest="budget_s", type=float, help="seconds per module for model calls")
+    parser.add_argument("--budget", dest="budget_s", type=float, help="seconds per module, final checks included")
     parser.add_argument("--max-calls", type=int, help="model calls per module")
     parser.add_argument("--oracle", choices=["observed", "model"], help="adopt observed values (default) or not")
     parser.add_argument("--mutation", action=argparse.BooleanOptionalAction,

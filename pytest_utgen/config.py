@@ -43,7 +43,7 @@ class UtgenConfig:
     target_coverage: float = 90.0  # line+branch %: a module's loop stops here (or at its budget)
     repair_temperature: float = 0.7
     oracle: str = "observed"  # "observed": adopt what the code did for a wrong expectation; "model": never
-    budget_s: float = 300.0  # per module: no new model call after this many seconds
+    budget_s: float = 300.0  # per module: calls are planned to end, final checks included, by then
     max_calls: int = 24  # per module
     mutation: bool = True  # after coverage: mutants of the covered lines, prompts for the survivors, a score
     amplify: bool = True  # after each pass: variants of the kept tests with one input changed (no model call)

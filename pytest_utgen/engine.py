@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +60,12 @@ MUTATION_SHARE = 0.25  # of a module's model calls and seconds, kept for the mut
 # costs minutes before its first test, while the target pass's small prompts share their prefix.
 MODULE_PROMPT_SHARE = 0.3
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
+# Seconds the final checks (the last amplification round, the kept file's reruns in new interpreters, its
+# mutation run) are expected to take before any module has measured them: held back from the model's share.
+FINAL_CHECK_SECONDS = 10.0
+# A reply cut shorter than this holds no whole test: the call is not made.
+MIN_REPLY_TOKENS = 96
+CHAT_TEMPLATE_TOKENS = 12  # the role markers the chat template adds around each message
 
 
 @dataclass
@@ -101,20 +109,26 @@ class _Request:
     temperature: float
     kind: PromptKind
     target: str | None = None
+    max_tokens: int | None = None  # the reply's length limit: what fits before the deadline (None: max_tokens)
 
 
 @dataclass
 class ModelSpeed:
-    """The model's tokens per second here, from the calls so far; before any, a guess for a laptop CPU."""
+    """The model's tokens per second here and its replies' mean length, from the calls so far; before any,
+    a guess for a laptop CPU."""
 
     prompt: float = 50.0
     decode: float = 20.0
+    reply: float = 150.0  # completion tokens
+    calls: int = 0
 
     def seconds(self, prompt_tokens: int, completion_tokens: int) -> float:
         """How long a call that processes ``prompt_tokens`` and writes ``completion_tokens`` should take."""
         return prompt_tokens / self.prompt + completion_tokens / self.decode
 
     def update(self, completion: Completion) -> None:
+        self.calls += 1
+        self.reply += (completion.completion_tokens - self.reply) / self.calls
         new = completion.prompt_tokens - completion.prompt_tokens_reused
         if completion.prompt_seconds is not None and new >= 100 and completion.completion_tokens >= 20:
             self.prompt = new / max(completion.prompt_seconds, 1e-3)
@@ -209,6 +223,8 @@ class Engine:
         self.on_live = on_live
         self.identity: ModelIdentity | None = None
         self.speed = ModelSpeed()
+        self.final_seconds = FINAL_CHECK_SECONDS  # what the last module's final checks took
+        self._last_prompt = ""  # the last call's prompt text: its prefix is in the model's cache
 
     def backend(self) -> Backend:
         if self._backend is None:
@@ -357,7 +373,9 @@ class Engine:
             workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns,
             module.name, oracle=cfg.oracle == "observed",
         )
-        plan = self._plan(work, validator, backend, started)
+        # Model calls and amplification end this far before the budget: the final checks take the rest.
+        model_deadline = started + max(0.0, cfg.budget_s - self.final_seconds)
+        plan = self._plan(work, validator, backend, started, model_deadline)
         attempt = None
         while True:
             try:
@@ -369,25 +387,29 @@ class Engine:
         self._settle(work, validator)
         work.report.tests_kept = len(work.kept.units) if work.kept else 0
         work.report.tests_quarantined = len(work.failing_sources)
-        work.report.seconds = time.perf_counter() - started
+        ended = time.perf_counter()
+        work.report.seconds = ended - started
+        if work.report.stopped == StopReason.BUDGET_SECONDS:
+            # Ran up to the deadline: what came after it is what the final checks take here (the next module's
+            # reserve).
+            self.final_seconds = max(1.0, ended - model_deadline)
         return work
 
-    def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
-              started: float) -> Generator[_Request, _Attempt, StopReason | None]:
+    def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend, started: float,
+              deadline: float) -> Generator[_Request, _Attempt, StopReason | None]:
         """The module's prompts in order, each chosen after the previous one's outcome is known: the module
         (chunk by chunk, with feedback; after its docstring examples, run as tests), then one per function or
         method with uncovered lines, then one per surviving mutant; amplification (no model call) between.
-        Returns why it stopped."""
+        Every call is expected to end by ``deadline``. Returns why it stopped."""
         cfg = self.config
-        deadline = started + cfg.budget_s
         share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
-        coverage_deadline = started + cfg.budget_s * (1 - share)
+        coverage_deadline = started + (deadline - started) * (1 - share)
         self._seed(work, validator)
         self._explore(work, validator)
         # max_calls 0: no model at all (its tokenizer neither), the steps above and amplification only.
         for chunk in split_source(work.source, budget, backend.count_tokens) if cfg.max_calls else []:
-            yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code))
+            yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code), coverage_deadline)
         self._amplify(work, validator, coverage_deadline)
         stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
         self._amplify(work, validator, deadline)
@@ -400,8 +422,8 @@ class Engine:
         self._amplify(work, validator, deadline)
         return stopped
 
-    def _module_requests(self, work: _ModuleWork, chunk: SourceChunk,
-                         chunk_tokens: int) -> Generator[_Request, _Attempt, None]:
+    def _module_requests(self, work: _ModuleWork, chunk: SourceChunk, chunk_tokens: int,
+                         deadline: float) -> Generator[_Request, _Attempt, None]:
         """Prompts for a chunk of the module: again with the problem of the last reply, or with the chunk's
         lines still not run, until the chunk is covered or ``max_attempts`` prompts were made. None when one
         is expected to take more than ``MODULE_PROMPT_SHARE`` of the budget: the target pass covers it."""
@@ -419,8 +441,11 @@ class Engine:
         for _ in range(cfg.max_attempts):
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
             temperature = cfg.repair_temperature if feedback and feedback.startswith(UNCOVERED_FEEDBACK) else 0.0
-            result, problem = yield _Request(build_messages(chunk.code, work.selection.module.name,
-                                                            feedback=feedback), temperature, PromptKind.MODULE)
+            request = self._fitted(_Request(build_messages(chunk.code, work.selection.module.name, feedback=feedback),
+                                            temperature, PromptKind.MODULE), deadline)
+            if request is None:
+                return
+            result, problem = yield request
             if problem is not None:
                 feedback = problem
                 continue
@@ -468,7 +493,11 @@ class Engine:
                 visits[target.qualname] = TARGET_VISITS  # nothing new to ask about this target
                 continue
             last_sent[target.qualname] = (messages, temperature)
-            _, problem = yield _Request(messages, temperature, PromptKind.TARGET, target.qualname)
+            request = self._fitted(_Request(messages, temperature, PromptKind.TARGET, target.qualname), deadline)
+            if request is None:
+                visits[target.qualname] -= 1  # not asked: a later pass with a later deadline may ask it
+                return StopReason.BUDGET_SECONDS
+            _, problem = yield request
             # The next visit of a target whose tests all failed says why (as the module pass's repair does),
             # cut short: it is the end of the prompt, the part processed anew.
             problems[target.qualname] = _shorten(problem, MAX_TARGET_FEEDBACK_CHARS) if problem else None
@@ -512,10 +541,13 @@ class Engine:
             # Message strings only die under `match=`: other changes first, and every target in turn.
             mutant, target = min(pending, key=lambda mt: (asked[mt[1].qualname], _is_string_change(mt[0]),
                                                           -left[mt[1].qualname], mt[0].id))
+            request = self._fitted(_Request(build_mutant_messages(header, work.selection.module.name, target, mutant),
+                                            0.0, PromptKind.MUTANT, target.qualname), deadline)
+            if request is None:
+                return StopReason.BUDGET_SECONDS
             tried.add(mutant.id)
             asked[target.qualname] += 1
-            result, _ = yield _Request(build_mutant_messages(header, work.selection.module.name, target, mutant), 0.0,
-                                       PromptKind.MUTANT, target.qualname)
+            result, _ = yield request
             if result is not None and result.kept_file:
                 killed = _mutation_run(work, validator, result.kept_file, survivors).killed
                 survivors = [m for m in survivors if m.id not in killed]
@@ -607,6 +639,19 @@ class Engine:
         report.mutants, report.mutants_killed = len(work.mutants), len(run.killed)
         work.kept = work.kept.prune(set(chosen)) if chosen else None
 
+    def _fitted(self, request: _Request, deadline: float) -> _Request | None:
+        """``request`` with the longest reply (up to ``max_tokens``) that should end by ``deadline``, from the
+        model's speed here and the prompt tokens not shared with the last call's (llama.cpp reuses those);
+        None when not even a short test would fit."""
+        text = _prompt_text(request.messages)
+        shared = len(os.path.commonprefix([text, self._last_prompt]))
+        new_tokens = self.backend().count_tokens(text[shared:]) + CHAT_TEMPLATE_TOKENS * len(request.messages)
+        left = deadline - time.perf_counter() - new_tokens / self.speed.prompt
+        max_tokens = min(self.config.max_tokens, int(left * self.speed.decode))
+        if max_tokens < min(MIN_REPLY_TOKENS, self.config.max_tokens):
+            return None
+        return dataclasses.replace(request, max_tokens=max_tokens)
+
     def _coverage_reached(self, work: _ModuleWork) -> bool:
         return bool(work.statements) and work.percent() >= self.config.target_coverage
 
@@ -614,8 +659,9 @@ class Engine:
         """One model call and its record; see :meth:`_candidate`."""
         report = work.report
         call = f"utgen: {work.selection.module.name}: model call {report.model_calls + 1}"
+        self._last_prompt = _prompt_text(request.messages)
         completion = backend.complete(
-            request.messages, self.config.max_tokens, request.temperature,
+            request.messages, request.max_tokens or self.config.max_tokens, request.temperature,
             on_token=lambda n, seconds: self.on_live(f"{call}: {n} tokens, {n / seconds:.1f} tok/s"),
         )
         report.model_calls += 1
@@ -883,6 +929,11 @@ def _with_variants(kept: MutationRun, variants: MutationRun, chosen: set[str]) -
         kills={**kept.kills, **kills}, survived=[m for m in kept.survived if m.id not in killed],
         not_run=kept.not_run, error=kept.error,
     )
+
+
+def _prompt_text(messages: list[dict[str, str]]) -> str:
+    """The messages as one text, in the order the chat template lays them out."""
+    return "".join(f"<{m['role']}>{m['content']}" for m in messages)
 
 
 def _target_of(targets: list[Target], mutant: Mutant) -> Target | None:

@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--utgen-min-coverage", type=float, help="also select modules below this line coverage %%")
     group.addoption("--utgen-report", help="write the per-module report as JSON to this path")
     group.addoption("--utgen-budget", type=float,
-                    help="seconds per module after which no model call starts (default 300)")
+                    help="seconds per module, final checks included (default 300)")
     group.addoption("--utgen-max-calls", type=int, help="model calls per module (default 24)")
     group.addoption("--utgen-target-coverage", type=float,
                     help="line+branch %% at which a module's loop stops (default 90)")

@@ -75,8 +75,8 @@ def test_the_installed_wheel_runs_pytest_utgen_with_the_real_model_then_a_free_r
         stopped = StopReason(module["stopped"])
         if stopped is StopReason.MAX_CALLS:
             assert module["model_calls"] >= UtgenConfig().max_calls
-        if stopped is StopReason.BUDGET_SECONDS:
-            assert module["seconds"] >= UtgenConfig().budget_s
+        if stopped is StopReason.BUDGET_SECONDS:  # no call fitted before the final checks' share of the budget
+            assert UtgenConfig().budget_s / 2 <= module["seconds"] <= UtgenConfig().budget_s * 1.1
         if stopped is StopReason.COVERAGE:  # the loop's union reached 90 %; the final file is re-measured
             assert module["line_after"] >= 80, module
         if module["tests_kept"]:

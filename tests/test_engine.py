@@ -461,3 +461,24 @@ def test_the_speed_estimate_follows_the_calls_it_measured():
     # A server's reply tells no split: a call twice as slow as estimated halves both rates.
     speed.update(Completion("", prompt_tokens=500, completion_tokens=50, seconds=40.0))
     assert (speed.prompt, speed.decode) == (25.0, 2.5)
+
+
+def test_model_calls_end_before_the_budget_and_replies_are_cut_to_what_fits(example_project, scripted_model):
+    import time
+
+    def respond(messages):
+        time.sleep(3.0)  # a slow model: the engine measures it and plans the next calls with what it measured
+        return "```python\nfrom shopkit.pricing import apply_discount\n\n\n" \
+               "def test_no_discount():\n    assert apply_discount(1000, 0) == 1000\n```"
+
+    server = scripted_model(respond)
+    budget = 30.0
+    report, _ = run_engine(example_project, server, paths=["src/shopkit/pricing.py"], budget_s=budget,
+                           max_attempts=1)
+    (pricing,) = report.modules
+    assert pricing.stopped == StopReason.BUDGET_SECONDS and pricing.model_calls >= 2
+    # The final checks' reserve (10 s before any module measured them) is held back from the calls: the calls
+    # end by 20 s (before, they went on until 30 s, and the final checks after that).
+    assert pricing.seconds <= budget
+    sent = [r["max_tokens"] for r in server.requests]
+    assert max(sent) <= 768 and min(sent) < 768  # near the deadline, a shorter reply is asked for
