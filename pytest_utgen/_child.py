@@ -74,7 +74,8 @@ class ResultStream:
             matched = bool(value == expected)
         except Exception:  # noqa: BLE001 - a comparison that raises is simply not a match
             matched = False
-        self.emit(event="observed", nodeid=self.guard.test, line=line, value=faithful_repr(value), matched=matched)
+        text, imports = observed_expression(value) or (None, [])
+        self.emit(event="observed", nodeid=self.guard.test, line=line, value=text, imports=imports, matched=matched)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -207,6 +208,90 @@ class SchemataFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         with open(self.path, encoding="utf-8") as handle:
             code = schemata(handle.read(), self.mutants, self.path)
         exec(code, module.__dict__)
+
+
+def observed_expression(value) -> tuple[str, list[str]] | None:
+    """An expression a test can expect ``value`` with, and the imports it needs: its literal repr, else its
+    repr when that is a call of classes (``isodate.duration.Duration(3, 0, years=1)``, ``Interval(1, 2)``)
+    with literal arguments that builds an equal object of the same type. None when neither holds (an object
+    compared by identity, a repr with an address in it)."""
+    text = faithful_repr(value)
+    if text is not None:
+        return text, []
+    return _constructor_repr(value)
+
+
+def _constructor_repr(value) -> tuple[str, list[str]] | None:
+    import ast
+
+    try:
+        text = repr(value)
+        if len(text) > 300:
+            return None
+        tree = ast.parse(text, mode="eval")
+    except Exception:  # noqa: BLE001 - a repr that raises or is no expression
+        return None
+    namespace: dict = {}
+    imports: list[str] = []
+    # The names a call is made through (``isodate.duration.Duration``); any other name is a variable.
+    callee_parts = {id(n) for call in ast.walk(tree) if isinstance(call, ast.Call) for n in ast.walk(call.func)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            if name is None or not _bind(name, type(value), namespace, imports):
+                return None
+        elif id(node) not in callee_parts and not isinstance(node, (
+                ast.Expression, ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.keyword, ast.UnaryOp,
+                ast.USub, ast.Load)):
+            return None
+    try:
+        back = eval(compile(tree, "<repr>", "eval"), {"__builtins__": {}}, namespace)  # noqa: S307 - the sandbox
+        same = type(back) is type(value) and bool(back == value)
+    except Exception:  # noqa: BLE001 - a constructor that rejects its own repr
+        return None
+    return (text, sorted(set(imports))) if same else None
+
+
+def _dotted(node) -> str | None:
+    import ast
+
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _bind(name: str, kind: type, namespace: dict, imports: list[str]) -> bool:
+    """Put what the dotted ``name`` of a repr's call refers to in ``namespace``, and its import in
+    ``imports``: a module already imported and an attribute path on it, or a bare class name of the value's
+    own module. Imports nothing new."""
+    parts = name.split(".")
+    if len(parts) == 1:
+        if isinstance(getattr(builtins, name, None), type):  # frozenset(...), a builtin's subclass's base
+            namespace[name] = getattr(builtins, name)
+            return True
+        owner = sys.modules.get(kind.__module__)
+        if owner is None or not isinstance(getattr(owner, name, None), type):
+            return False
+        namespace[name] = getattr(owner, name)
+        imports.append(f"from {kind.__module__} import {name}")
+        return True
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            continue
+        target = module
+        for attribute in parts[cut:]:
+            target = getattr(target, attribute, None)
+        if not isinstance(target, type):
+            return False
+        namespace[parts[0]] = sys.modules[parts[0]]
+        imports.append(f"import {'.'.join(parts[:cut])}")
+        return True
+    return False
 
 
 def faithful_repr(value) -> str | None:

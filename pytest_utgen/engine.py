@@ -21,6 +21,7 @@ from .generate import Backend, CodeExtractionError, Completion, LlamaCppBackend,
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
 from .oracle import Adopted
+from .regex_examples import regex_examples
 from .prompt import SourceChunk, build_messages, build_mutant_messages, build_target_messages, split_source
 from .report import CallRecord, Dropped, ModuleReport, ModuleStatus, PromptKind, RunReport, StopReason
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
@@ -764,7 +765,8 @@ class Engine:
         for kind, pooled in passed_values(sources).items():
             values[kind] = list(dict.fromkeys(pooled + values.get(kind, [])))
         classes = {t.qualname.split(".")[0] for t in work.targets if "." in t.qualname}
-        calls = explore(work.source, wanted, values, constructions(sources, classes))
+        calls = explore(work.source, wanted, values, constructions(sources, classes),
+                        pattern_strings=regex_examples(work.source))
         if calls is None:
             return
         module = work.selection.module

@@ -3,7 +3,8 @@
 
 Each public function or method that still has lines no test runs gets a few calls whose arguments come
 from what the signature says (an annotation, a default's type, what a parameter's name usually holds),
-the values the module itself uses and the values the kept tests pass in. A method is called on an object
+the values the module itself uses (strings its regular expressions match first) and the values the kept
+tests pass in. A method is called on an object
 built the way a kept test builds one, else from its class's ``__init__`` signature. Every call is asserted
 ``== None``, a placeholder: the observed-value oracle replaces it with what the code returned, or wraps the
 call in ``pytest.raises`` of what it raised (a ``TypeError`` says the arguments were wrong, and that test
@@ -57,22 +58,26 @@ _NAMES = {  # parameter names and the kinds their values usually are, most likel
              "obj", "document", "context", "env"},
     "bool": {"flag", "strict", "reverse", "recursive", "inplace", "force", "verbose", "quiet", "raise_errors"},
 }
+_STRING_SUFFIXES = ("string", "str", "text", "name", "path", "url", "pattern", "format")  # date_string, filename
 _ANY = ["int", "str", "list", "dict", "none"]
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
 
 
 def explore(module_source: str, wanted: frozenset[str], values: dict[type, list] | None = None,
-            built: dict[str, list[str]] | None = None, limit: int = MAX_TESTS) -> TestFile | None:
+            built: dict[str, list[str]] | None = None, limit: int = MAX_TESTS,
+            pattern_strings: list[str] = ()) -> TestFile | None:
     """A test file (no imports yet: the engine adds the module's names) with up to ``CALLS_PER_TARGET`` calls
     of each public function and method named in ``wanted`` (``f``, ``Cls.meth``; ``Cls.__init__`` for the
     constructor), each asserted against a placeholder; None when there is nothing to call. ``values``: the
     ints, floats, strings and bytes worth trying first (the module's, the tests'); ``built``: per class,
-    expressions that build one (from the kept tests). Calls are the same for the same inputs."""
+    expressions that build one (from the kept tests); ``pattern_strings``: strings the module's regular
+    expressions match, tried before any other string. Calls are the same for the same inputs."""
     pools = {kind: list(_BASICS[kind]) for kind in _BASICS}
     for kind, pooled in (values or {}).items():
         name = {int: "int", float: "float", str: "str", bytes: "bytes"}.get(kind)
         if name:
             pools[name] = _unique([repr(v) for v in pooled[:3]] + pools[name])
+    pools["str"] = _unique([repr(v) for v in pattern_strings[:3]] + pools["str"])
     tree = ast.parse(module_source)
     tests: list[str] = []
     for node in tree.body:
@@ -196,6 +201,8 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]])
         kinds.append({ast.List: "list", ast.Dict: "dict", ast.Tuple: "tuple", ast.Set: "set"}[type(default)])
     name = arg.arg.lower()
     kinds += [kind for kind, names in _NAMES.items() if name in names or name.rstrip("s") in names]
+    if not kinds and name.endswith(_STRING_SUFFIXES):
+        kinds.append("str")
     if name.startswith(_UNBOUND_PREFIXES):
         kinds.append("bool")
     if not kinds:

@@ -5,7 +5,8 @@ A small model often calls the right function with sensible inputs and then guess
 failing tests run once more :func:`instrument`-ed: each ``assert left == right`` becomes a soft check that
 records what ``left`` evaluated to (when it has a literal repr that reads back equal) and lets the test go
 on, so one run sees every wrong expectation of a test; a statement that raises is recorded with the
-exception's type. :func:`adopt` rewrites those statements; each change is marked ``# utgen: observed`` and
+exception's type; a value without a literal repr is recorded when its repr is a constructor call that builds
+an equal object, with the import it needs. :func:`adopt` rewrites those statements; each change is marked ``# utgen: observed`` and
 returned as an :class:`Adopted`, so the model's original expectation can be shown as a possible bug.
 """
 
@@ -76,6 +77,7 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
                 continue
             edit, expected, uses_pytest = change
             needs_pytest |= uses_pytest
+            imports.update(observation.imports)
             edits.append(edit)
             adopted.append(Adopted(unit, statement.lineno, expected, observation.value))
         elif observation.raised is not None and observation.raised not in TEST_MISTAKES \
@@ -150,8 +152,11 @@ def _adopt_value(statement: ast.stmt, value: str, lines: list[str]):
     right = statement.test.comparators[0]
     if right.lineno != right.end_lineno or MARK.strip() in lines[statement.end_lineno - 1]:
         return None
-    observed = ast.literal_eval(value)
-    replacement = f"pytest.approx({value})" if isinstance(observed, float) else value
+    try:
+        is_float = isinstance(ast.literal_eval(value), float)
+    except ValueError:  # an object's constructor call (the sandbox checked it builds an equal object)
+        is_float = False
+    replacement = f"pytest.approx({value})" if is_float else value
     line = lines[right.lineno - 1].encode()
     expected = line[right.col_offset: right.end_col_offset].decode()
     new = (line[: right.col_offset] + replacement.encode() + line[right.end_col_offset:]).decode()
@@ -159,7 +164,7 @@ def _adopt_value(statement: ast.stmt, value: str, lines: list[str]):
     offset = right.lineno - statement.lineno
     block[offset] = new
     block[-1] = block[-1] + MARK
-    return (statement.lineno, statement.end_lineno, block), expected, isinstance(observed, float)
+    return (statement.lineno, statement.end_lineno, block), expected, is_float
 
 
 def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end: int):

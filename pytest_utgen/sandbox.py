@@ -55,6 +55,7 @@ class Observation:
     value: str | None = None
     matched: bool = True
     raised: str | None = None
+    imports: tuple[str, ...] = ()  # what ``value`` needs imported (an object's class, for a constructor repr)
 
 
 @dataclass
@@ -578,7 +579,8 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
             started.append(nodeid)
         elif record["event"] == "observed":
             observations.setdefault(nodeid, []).append(
-                Observation(record["line"], value=record["value"], matched=record["matched"]))
+                Observation(record["line"], value=record["value"], matched=record["matched"],
+                            imports=tuple(record.get("imports", ()))))
         elif record["event"] == "raised":
             seen = observations.setdefault(nodeid, [])
             if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it

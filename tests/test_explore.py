@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine
 from pytest_utgen.explore import CALLS_PER_TARGET, PREFIX, constructions, explore
+from pytest_utgen.regex_examples import EXAMPLES_PER_PATTERN, regex_examples
 from pytest_utgen.testfile import TestFile
 
 MODULE = '''
@@ -109,3 +111,41 @@ def test_the_engine_keeps_only_calls_that_pass_and_add_coverage_with_no_model(tm
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)
     assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
+
+
+PARSER = r'''import re
+
+VERSION = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:-(?P<tag>[a-z]+))?$", re.I)
+DATE = re.compile(r"(\d{4})-(\d{2})(?!-)")
+
+
+def parse_version(version_string):
+    match = VERSION.match(version_string)
+    if not match:
+        raise ValueError(version_string)
+    if match.group("tag"):
+        return int(match.group("major")), match.group("tag")
+    return int(match.group("major")), None
+
+
+def shout(text):
+    return re.sub(r"\s+", " ", text) if re.fullmatch(PATTERN, text) else text
+'''
+
+
+def test_strings_are_written_from_the_module_s_patterns_and_each_matches_its_pattern_in_full():
+    examples = regex_examples(PARSER)
+    assert examples == regex_examples(PARSER)  # seeded: the same source gives the same strings
+    version = [e for e in examples if re.fullmatch(r"v?\d+\.\d+(-[a-z]+)?", e, re.I)]
+    date = [e for e in examples if re.fullmatch(r"\d{4}-\d{2}", e)]
+    assert version and date and len(version) + len(date) == len(examples) <= 2 * EXAMPLES_PER_PATTERN
+    assert any("-" in e for e in version)  # the longest first: the optional tag is taken
+    # A pattern that is not a literal (PATTERN), or that re.sub gets (a replacement, not an input), is skipped;
+    # a pattern that does not compile is too.
+    assert regex_examples("import re\nre.compile('(unclosed')\n") == []
+
+
+def test_the_calls_of_a_string_parameter_try_the_module_s_pattern_strings_first():
+    calls = explore(PARSER, frozenset({"parse_version"}), pattern_strings=regex_examples(PARSER)).source
+    first = re.search(r"parse_version\((.*)\) == None", calls).group(1)
+    assert re.fullmatch(r"v?\d+\.\d+(-[a-z]+)?", eval(first), re.I)  # a name ending in "string" takes a str

@@ -331,3 +331,26 @@ def test_script_code_is_cut_from_a_candidate_and_comments_stay():
                                         "def test_add():\n    assert add(1, 2) == TOTAL  # utgen: observed\n")
     clean = "import pytest\n\n\ndef test_x():\n    assert True\n"
     assert strip_script_code(TestFile(clean)).source == clean
+
+
+def test_an_object_whose_repr_builds_an_equal_one_is_expected_by_that_repr_with_its_import(warm_workspace, project):
+    shapes = (
+        "import dataclasses\nimport datetime\n\n\n@dataclasses.dataclass\nclass Point:\n    x: int\n    y: int\n\n\n"
+        "class Opaque:\n    def __init__(self, v):\n        self.v = v\n\n    def __repr__(self):\n"
+        "        return f'Opaque({self.v!r})'\n\n\n"
+        "def make(x):\n    return Point(x, x + 1)\n\n\ndef span(days):\n    return datetime.timedelta(days=days)\n\n\n"
+        "def opaque(v):\n    return Opaque(v)\n")
+    (project / "src" / "calc" / "shapes.py").write_text(shapes)
+    warm_workspace.add_file("src/calc/shapes.py", shapes)  # the workspace copied the project before
+    candidate = ("from calc.shapes import make, opaque, span\n\n\ndef test_point():\n    assert make(1) == None\n\n\n"
+                 "def test_span():\n    assert span(2) == None\n\n\ndef test_opaque():\n    assert opaque(3) == None\n")
+    validator = CandidateValidator(warm_workspace, "tests/test_cand.py", project / "src" / "calc" / "shapes.py",
+                                   timeout=60, memory_limit_mb=1024, reruns=1, module_name="calc.shapes", oracle=True)
+    result = validator.validate(TestFile(candidate))
+    assert result.kept == ["test_point", "test_span"]
+    source = result.kept_file.source
+    assert "    assert make(1) == Point(x=1, y=2)  # utgen: observed\n" in source
+    assert "    assert span(2) == datetime.timedelta(days=2)  # utgen: observed\n" in source
+    assert "from calc.shapes import Point\n" in source and "import datetime\n" in source
+    # Opaque(3) == Opaque(3) is False (compared by identity): its repr is no expectation, the test is left failing.
+    assert set(result.failing) == {"test_opaque"}
