@@ -60,6 +60,8 @@ _NAMES = {  # parameter names and the kinds their values usually are, most likel
 }
 _STRING_SUFFIXES = ("string", "str", "text", "name", "path", "url", "pattern", "format")  # date_string, filename
 _ANY = ["int", "str", "list", "dict", "none"]
+_CALL_CHANGING_DECORATORS = {"contextmanager", "asynccontextmanager", "overload", "fixture", "abstractmethod",
+                             "setter", "deleter", "property", "cached_property", "staticmethod", "classmethod"}
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
 
 
@@ -82,7 +84,7 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
     tests: list[str] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted \
-                and not node.name.startswith("_") and not node.decorator_list:
+                and not node.name.startswith("_") and not _changes_the_call(node):
             tests.extend((node.name.lower(), [f"assert {_result(node, f'{node.name}({args})')} == None"])
                          for args in _calls(node, node.name, pools, bound=False))
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
@@ -145,13 +147,21 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, li
         elif "property" in decorators:
             tests.extend((f"{prefix}_{name}", [f"obj = {maker}", f"assert obj.{name} == None"])
                          for maker in makers[:CALLS_PER_TARGET])
-        elif not decorators:
+        elif not _changes_the_call(method):
             calls = _calls(method, f"{node.name}.{name}", pools, bound=True)
             # Each argument list on another object, and each object at least once.
             for number in range(max(len(calls), min(len(makers), CALLS_PER_TARGET))):
                 call = _result(method, f"obj.{name}({calls[number % len(calls)]})")
                 tests.append((f"{prefix}_{name}", [f"obj = {makers[number % len(makers)]}", f"assert {call} == None"]))
     return tests
+
+
+def _changes_the_call(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a decorator of ``function`` makes calling it by its signature pointless: a context manager, a
+    fixture, an overload stub. Most decorators (``functools.wraps`` wrappers, caches, deprecation warnings)
+    keep the call; a call one of them breaks raises TypeError and is dropped."""
+    names = {ast.unparse(d.func if isinstance(d, ast.Call) else d).rsplit(".", 1)[-1] for d in function.decorator_list}
+    return bool(names & _CALL_CHANGING_DECORATORS)
 
 
 def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: dict[str, list[str]],

@@ -149,3 +149,13 @@ def test_the_calls_of_a_string_parameter_try_the_module_s_pattern_strings_first(
     calls = explore(PARSER, frozenset({"parse_version"}), pattern_strings=regex_examples(PARSER)).source
     first = re.search(r"parse_version\((.*)\) == None", calls).group(1)
     assert re.fullmatch(r"v?\d+\.\d+(-[a-z]+)?", eval(first), re.I)  # a name ending in "string" takes a str
+
+
+def test_decorated_functions_are_called_unless_the_decorator_changes_the_call():
+    module = ("import contextlib\nimport functools\n\n\ndef deprecated(f):\n    @functools.wraps(f)\n"
+              "    def wrapper(*a, **k):\n        return f(*a, **k)\n    return wrapper\n\n\n"
+              "@deprecated\ndef bump(version: str):\n    return version + '.1'\n\n\n"
+              "@functools.lru_cache(maxsize=None)\ndef square(n):\n    return n * n\n\n\n"
+              "@contextlib.contextmanager\ndef opened(path):\n    yield path\n")
+    calls = explore(module, frozenset({"bump", "square", "opened"})).source
+    assert "bump('" in calls and "square(" in calls and "opened(" not in calls
