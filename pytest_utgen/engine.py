@@ -116,10 +116,11 @@ class _Request:
 @dataclass
 class ModelSpeed:
     """The model's tokens per second here and its replies' mean length, from the calls so far; before any,
-    a guess for a laptop CPU."""
+    what the default model with its adapter does on 2 CPU cores (a guess on the slow side: a first call's
+    reply is cut to what fits before the deadline at this speed)."""
 
-    prompt: float = 50.0
-    decode: float = 20.0
+    prompt: float = 40.0
+    decode: float = 10.0
     reply: float = 150.0  # completion tokens
     calls: int = 0
 
