@@ -21,8 +21,8 @@ from .generate import Backend, CodeExtractionError, Completion, LlamaCppBackend,
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
 from .oracle import Adopted
-from .regex_examples import regex_examples
 from .prompt import SourceChunk, build_messages, build_mutant_messages, build_target_messages, split_source
+from .regex_examples import regex_examples
 from .report import CallRecord, Dropped, ModuleReport, ModuleStatus, PromptKind, RunReport, StopReason
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
 from .seeds import doctest_seeds
@@ -115,22 +115,17 @@ class _Request:
 
 @dataclass
 class ModelSpeed:
-    """The model's tokens per second here and its replies' mean length, from the calls so far; before any,
-    what the default model with its adapter does on 2 CPU cores (a guess on the slow side: a first call's
+    """The model's tokens per second here, from the calls so far; before any, what the default model with its adapter does on 2 CPU cores (a guess on the slow side: a first call's
     reply is cut to what fits before the deadline at this speed)."""
 
     prompt: float = 40.0
     decode: float = 10.0
-    reply: float = 150.0  # completion tokens
-    calls: int = 0
 
     def seconds(self, prompt_tokens: int, completion_tokens: int) -> float:
         """How long a call that processes ``prompt_tokens`` and writes ``completion_tokens`` should take."""
         return prompt_tokens / self.prompt + completion_tokens / self.decode
 
     def update(self, completion: Completion) -> None:
-        self.calls += 1
-        self.reply += (completion.completion_tokens - self.reply) / self.calls
         new = completion.prompt_tokens - completion.prompt_tokens_reused
         if completion.prompt_seconds is not None and new >= 100 and completion.completion_tokens >= 20:
             self.prompt = new / max(completion.prompt_seconds, 1e-3)
