@@ -34,6 +34,7 @@ from .validate import (
     ValidationResult,
     absolute_imports,
     contributions,
+    counted,
     greedy_cover,
     import_missing_names,
     strip_script_code,
@@ -590,8 +591,7 @@ class Engine:
             if run.error is not None:
                 return False
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
-            held_by = {unit: {item for item in items if item[0] != "arc" or item[1] in work.arcs}
-                       for unit, items in contributions(run).items()}
+            held_by = counted(contributions(run), work.statements, work.arcs)
             # Passed in this second run too: one that fails here depends on what ran before it.
             reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
             chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
@@ -780,7 +780,8 @@ class Engine:
                 return
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
             reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
-            chosen = greedy_cover([u for u in passing.kept if u in reliable], contributions(run), held)
+            held_by = counted(contributions(run), work.statements, work.arcs)
+            chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
             if not chosen:
                 return
             # Checked like a candidate, for the module's coverage (what is left to run, per line and branch).

@@ -169,6 +169,17 @@ def contributions(run: MutationRun) -> dict[str, set]:
     return found
 
 
+def counted(held_by: dict[str, set], statements: set[int], arcs: set[tuple[int, int]]) -> dict[str, set]:
+    """``held_by`` (see :func:`contributions`) with only the lines and branches coverage.py counts for the module
+    (``statements``, ``arcs``; unfiltered while they are unknown): a mutant run imports the module as mutant
+    schemata, whose code also reports the continuation lines of a statement split over lines, which would count
+    as covered lines in the module's union without being statements."""
+    if not statements:
+        return held_by
+    return {unit: {item for item in items if item[0] == "mutant" or item[1] in (
+        statements if item[0] == "line" else arcs)} for unit, items in held_by.items()}
+
+
 def greedy_cover(units: list[str], contributions: dict[str, set], covered: set = frozenset()) -> list[str]:
     """The keep set: repeatedly the unit adding the most not yet covered (lines, branches, killed mutants;
     ``covered`` is held already), until none adds anything; ties go to the earlier unit. The chosen units,

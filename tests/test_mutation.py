@@ -14,6 +14,7 @@ from pytest_utgen.engine import Engine
 from pytest_utgen.mutate import SWITCH, find_mutants, schemata
 from pytest_utgen.report import StopReason
 from pytest_utgen.sandbox import Workspace
+from pytest_utgen.validate import contributions, counted
 
 SOURCE = '''"""Doc."""
 LIMIT = 10  # module level: runs once at import, never mutated
@@ -218,3 +219,24 @@ def test_the_greedy_keep_set_takes_the_biggest_gain_first_and_stops_when_nothing
     assert greedy_cover(["test_same_as_big", "test_big"], contributions) == ["test_big"]  # more gain wins
     assert greedy_cover(["test_small", "test_nothing"], contributions) == ["test_small"]
     assert greedy_cover([], contributions) == []
+
+
+def test_a_mutant_run_s_continuation_lines_are_not_counted_as_covered_statements(example_project):
+    module = example_project / "src" / "shopkit" / "spread.py"
+    module.write_text("def total(a, b):\n    result = max(a,\n                 b)\n    return result + 1\n")
+    tests = example_project / "tests" / "test_spread.py"
+    tests.write_text("from shopkit.spread import total\n\n\ndef test_total():\n    assert total(1, 2) == 3\n")
+    with Workspace(example_project, [example_project / "src"]) as workspace:
+        run = workspace.run_mutants(["tests/test_spread.py"], "shopkit.spread", workspace.to_workspace(module),
+                                    find_mutants(module.read_text()), timeout=120, memory_limit_mb=2048,
+                                    test_seconds=1.0)
+        plain = workspace.run_pytest(["tests/test_spread.py"], timeout=120, memory_limit_mb=2048,
+                                     coverage_of=[workspace.to_workspace(module).parent])
+    coverage = plain.coverage[module]
+    statements = set(coverage.executed_lines) | set(coverage.missing_lines)
+    arcs = set(coverage.executed_branches) | set(coverage.missing_branches)
+    held = contributions(run)["test_total"]
+    counted_lines = {item[1] for item in counted(contributions(run), statements, arcs)["test_total"] if item[0] == "line"}
+    assert counted_lines == {2, 4} == statements - {1}
+    # The mutant schemata's own report holds line 3, the continuation of line 2: no statement of the module.
+    assert {item[1] for item in held if item[0] == "line"} == {2, 3, 4}
