@@ -20,6 +20,16 @@ from pytest_utgen.report import PromptKind, StopReason
 from pytest_utgen.writer import is_generated_file, read_provenance
 
 
+def pricing_only(answer):
+    """A scripted model's ``respond``: the good reply for every module but shopkit.pricing, and for that one
+    ``answer(text of the last message)``."""
+    def respond(messages):
+        if module_of(messages) != "shopkit.pricing":
+            return GOOD_REPLIES[module_of(messages)]
+        return answer(messages[-1]["content"])
+    return respond
+
+
 def run_engine(project: Path, server, **overrides):
     # The mutation pass and the keep set have their own tests (test_mutation.py): here the coverage loop alone.
     config = load_config(project, {"endpoint": server.url, "reruns": 2, "mutation": False, "amplify": False,
@@ -325,10 +335,8 @@ def test_the_target_pass_prompts_each_uncovered_function_alone_with_a_shared_pre
     }
     focus = "Write the test file for `"
 
-    def respond(messages):
-        text = messages[-1]["content"]
-        if module_of(messages) != "shopkit.pricing":
-            return GOOD_REPLIES[module_of(messages)]
+    @pricing_only
+    def respond(text):
         if focus not in text:
             return weak
         # No import of the names used, nor of pytest: the engine adds them.
@@ -357,10 +365,8 @@ def test_a_target_visited_again_after_its_tests_failed_is_told_why(example_proje
     fixed = "```python\ndef test_format():\n    assert format_price(1250) == '12.50 EUR'\n```"
     focus = "Write the test file for `format_price`"
 
-    def respond(messages):
-        text = messages[-1]["content"]
-        if module_of(messages) != "shopkit.pricing":
-            return GOOD_REPLIES[module_of(messages)]
+    @pricing_only
+    def respond(text):
         if focus not in text:
             return "No tests from me."
         return fixed if "shopkit_helpers_that_do_not_exist" in text else broken
@@ -385,10 +391,8 @@ def test_a_target_prompt_is_never_sent_twice_with_the_same_temperature(example_p
     weak = "```python\ndef test_bulk():\n    assert bulk_price(100, 5) == 500\n```"
     focus = "Write the test file for `"
 
-    def respond(messages):
-        text = messages[-1]["content"]
-        if module_of(messages) != "shopkit.pricing":
-            return GOOD_REPLIES[module_of(messages)]
+    @pricing_only
+    def respond(text):
         return weak if f"{focus}bulk_price`" in text else "No tests from me."
 
     server = scripted_model(respond)
@@ -414,10 +418,8 @@ def test_the_loop_stops_at_its_call_budget(example_project, scripted_model):
 
 def test_when_the_module_prompts_keep_nothing_the_target_pass_still_asks_per_function(example_project,
                                                                                       scripted_model):
-    def respond(messages):
-        text = messages[-1]["content"]
-        if module_of(messages) != "shopkit.pricing":
-            return GOOD_REPLIES[module_of(messages)]
+    @pricing_only
+    def respond(text):
         if "Write the test file for `format_price`" in text:
             return "```python\ndef test_format():\n    assert format_price(1250) == '12.50 EUR'\n```"
         return "No tests from me."
