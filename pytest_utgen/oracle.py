@@ -3,11 +3,11 @@ the code really returned (or, where the code raised, ``pytest.raises`` of that e
 
 A small model often calls the right function with sensible inputs and then guesses the result wrong. The
 failing tests run once more :func:`instrument`-ed: each ``assert left == right`` becomes a soft check that
-records what ``left`` evaluated to (when it has a literal repr that reads back equal) and lets the test go
-on, so one run sees every wrong expectation of a test; a statement that raises is recorded with the
-exception's type; a value without a literal repr is recorded when its repr is a constructor call that builds
-an equal object, with the import it needs. :func:`adopt` rewrites those statements; each change is marked ``# utgen: observed`` and
-returned as an :class:`Adopted`, so the model's original expectation can be shown as a possible bug.
+records what ``left`` evaluated to (when it has a literal repr that reads back equal, or a repr that is a
+constructor call building an equal object, with the import it needs) and lets the test go on, so one run
+sees every wrong expectation of a test; a statement that raises is recorded with the exception's type.
+:func:`adopt` rewrites those statements; each change is marked ``# utgen: observed`` and returned as an
+:class:`Adopted`, so the model's original expectation can be shown as a possible bug.
 """
 
 from __future__ import annotations
