@@ -89,6 +89,8 @@ def _examples(pattern: str, flags: int) -> list[str]:
             parsed = _sre_parse.parse(pattern, flags)
     except (re.error, TypeError, ValueError, RecursionError, OverflowError):
         return []
+    if _nested_repeat(parsed, inside=False):
+        return []  # ``(a+)+``: matching a string it does not match can take exponential time, in this process
     rng = random.Random(zlib.crc32(pattern.encode()))
     matching: list[str] = []
     for _ in range(_TRIES):
@@ -140,6 +142,22 @@ def _write(items, rng: random.Random, groups: dict[int, str]) -> str:
         else:
             raise _Unsupported(op)
     return "".join(out)
+
+
+def _nested_repeat(items, inside: bool) -> bool:
+    """Whether the parsed pattern ``items`` holds an unbounded repeat inside another repeat."""
+    for op, arg in items:
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None)):
+            unbounded = arg[1] is _sre.MAXREPEAT
+            if (inside and unbounded) or _nested_repeat(arg[2], inside or unbounded):
+                return True
+        elif op is _sre.SUBPATTERN and _nested_repeat(arg[-1], inside):
+            return True
+        elif op is _sre.BRANCH and any(_nested_repeat(branch, inside) for branch in arg[1]):
+            return True
+        elif op is getattr(_sre, "ATOMIC_GROUP", None) and _nested_repeat(arg, inside):
+            return True
+    return False
 
 
 def _one_of(items, rng: random.Random) -> str:

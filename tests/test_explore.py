@@ -143,6 +143,9 @@ def test_strings_are_written_from_the_module_s_patterns_and_each_matches_its_pat
     # A pattern that is not a literal (PATTERN), or that re.sub gets (a replacement, not an input), is skipped;
     # a pattern that does not compile is too.
     assert regex_examples("import re\nre.compile('(unclosed')\n") == []
+    # Nested unbounded repeats backtrack exponentially on a string they do not match: never run in this process.
+    assert regex_examples("import re\nre.compile(r'^(a+)+$')\nre.compile(r'(x|y*)*z')\n") == []
+    assert regex_examples("import re\nre.compile(r'^(ab){2}c+$')\n")  # a bounded outer repeat is fine
 
 
 def test_the_calls_of_a_string_parameter_try_the_module_s_pattern_strings_first():
