@@ -1,12 +1,12 @@
-"""Decode speed of the 1.5B with and without the bundled adapter, and with llama.cpp's weight repacking off.
+"""Prompt and decode speed of the 1.5B with and without the bundled adapter, and with weight repacking off.
 
     python -m eval.lora_speed [--tokens 200]
 
 llama.cpp repacks Q4_K weights into a faster CPU layout (the CPU_REPACK buffer), but a LoRA adapter cannot
 be applied to repacked tensors, so with the adapter loaded those tensors stay in the plain layout ("lora for
 'blk.N...' cannot use buft 'CPU_REPACK', fallback to CPU"). This prints decode tokens/s for: the stock model,
-the stock model with repacking off, and the model with the adapter, on the same prompt (prefix cached, so
-the timed call is decode only).
+the stock model with repacking off, and the model with the adapter, on the same prompt: prompt tokens/s of
+the first call (nothing cached), decode tokens/s of a second call whose prompt is already in the KV cache.
 """
 
 from __future__ import annotations
@@ -25,14 +25,17 @@ from .latency import machine
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shopkit" / "src" / "shopkit" / "pricing.py"
 
 
-def decode_rate(lora: Path | None, tokens: int) -> float:
-    """Completion tokens per second of one call whose prompt is already in the KV cache."""
-    backend = LlamaCppBackend(resolve_model("1.5b").path, "speed", lora)
+def rates(model: Path, lora: Path | None, tokens: int) -> tuple[int, float, float]:
+    """Prompt tokens, prompt tokens/s (cold cache) and decode tokens/s (prompt cached) of one prompt."""
+    backend = LlamaCppBackend(model, "speed", lora)
     messages = build_messages(EXAMPLE.read_text(), "shopkit.pricing")
-    backend.complete(messages, 1)  # prompt processing, and repacking on first use
+    backend.count_tokens("")  # loads the model and repacks its weights: not timed
+    started = time.perf_counter()
+    first = backend.complete(messages, 1)
+    prompt_rate = first.prompt_tokens / (time.perf_counter() - started)
     started = time.perf_counter()
     completion = backend.complete(messages, tokens)
-    return completion.completion_tokens / (time.perf_counter() - started)
+    return first.prompt_tokens, prompt_rate, completion.completion_tokens / (time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.variant is None:  # each variant in its own process: llama.cpp's model params are process state
         import subprocess
 
-        print(f"machine: {machine()}; decode tokens/s, 1.5B Q4_K_M, prompt cached")
+        print(f"machine: {machine()}; 1.5B Q4_K_M")
         for variant in ("stock", "stock-no-repack", "adapter"):
             subprocess.run([sys.executable, "-m", "eval.lora_speed", "--variant", variant,
                             "--tokens", str(args.tokens)], check=True)
@@ -60,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
         low_level.llama_model_default_params = no_repack
     lora = resolve_lora("bundled", "1.5b") if args.variant == "adapter" else None
-    print(f"  {args.variant:16s} {decode_rate(lora, args.tokens):5.1f} tok/s", flush=True)
+    prompt_tokens, prompt_rate, decode_rate = rates(resolve_model("1.5b").path, lora, args.tokens)
+    print(f"  {args.variant:16s} prompt {prompt_rate:5.1f} tok/s ({prompt_tokens} tokens), "
+          f"decode {decode_rate:5.1f} tok/s", flush=True)
     return 0
 
 

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Generator
+from typing import Callable, Generator, NamedTuple
 
 from . import discover
-from .amplify import amplify, module_constants, passed_values
+from .amplify import MAX_VARIANTS, amplify, module_constants, passed_values
 from .config import UtgenConfig
 from .errors import UtgenError
-from .explore import constructions, explore
+from .explore import MAX_TESTS, constructions, explore
 from .generate import Backend, CodeExtractionError, Completion, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
@@ -27,7 +27,7 @@ from .report import CallRecord, Dropped, ModuleReport, ModuleStatus, PromptKind,
 from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
 from .seeds import doctest_seeds
 from .targets import Target, find_targets, module_header
-from .testfile import TestFile, unit_of
+from .testfile import TestFile, body_key, unit_of
 from .validate import (
     MUTANT_TEST_SECONDS,
     CandidateValidator,
@@ -62,9 +62,14 @@ MUTATION_SHARE = 0.25  # of a module's model calls and seconds, kept for the mut
 # costs minutes before its first test, while the target pass's small prompts share their prefix.
 MODULE_PROMPT_SHARE = 0.3
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
-# Seconds the final checks (the last amplification round, the kept file's reruns in new interpreters, its
-# mutation run) are expected to take before any module has measured them: held back from the model's share.
+# Seconds the final checks (the kept file's reruns in new interpreters, its mutation run) are expected to take
+# before any module has measured them: held back from the budget.
 FINAL_CHECK_SECONDS = 10.0
+# Of budget_s: what the amplification after the last model call may take (held back from the model's share),
+# and at most what exploration, before the first call, may take.
+FINAL_AMPLIFY_SHARE = 0.15
+EXPLORE_SHARE = 0.3
+MIN_BUILT_TESTS = 5  # fewer tests built without the model than this fit in the time left: no child run
 # A reply cut shorter than this holds no whole test: the call is not made.
 MIN_REPLY_TOKENS = 96
 CHAT_TEMPLATE_TOKENS = 12  # the role markers the chat template adds around each message
@@ -137,6 +142,33 @@ class ModelSpeed:
             self.prompt, self.decode = self.prompt * factor, self.decode * factor
 
 
+@dataclass
+class SandboxSpeed:
+    """Seconds a child run of tests built without the model (explored calls, variants) takes here, their
+    checks and mutation run together: a start cost plus a cost per test, the latter from the runs so far."""
+
+    start: float = 2.0
+    per_test: float = 0.2
+
+    def tests_fitting(self, seconds: float, most: int) -> int:
+        """How many tests (up to ``most``) such a run can hold and still end within ``seconds``."""
+        return max(0, min(most, int((seconds - self.start) / self.per_test)))
+
+    def update(self, tests: int, seconds: float) -> None:
+        if tests:
+            self.per_test = max(0.005, (seconds - self.start) / tests)
+
+
+class _Gain(NamedTuple):
+    """What tests built without the model add: the file of those that passed, its run, what each of its tests
+    runs or kills (counted as coverage.py counts), and the fewest that add to the kept tests."""
+
+    file: TestFile
+    run: MutationRun
+    held_by: dict[str, set]
+    chosen: list[str]
+
+
 # What a model call came to: its validation (None when no code came back) and the problem to feed back
 # (None when a test was kept).
 _Attempt = tuple[ValidationResult | None, str | None]
@@ -159,7 +191,10 @@ class _ModuleWork:
     taken_arcs: set[tuple[int, int]] = field(default_factory=set)
     arcs: set[tuple[int, int]] = field(default_factory=set)
     target_visits: Counter[str] = field(default_factory=Counter)  # prompts per target so far
+    # Per target, its last prompt and temperature: sent again, the seeded model would write the same reply.
+    target_prompts: dict[str, tuple[list[dict[str, str]], float]] = field(default_factory=dict)
     amplified: set[str] = field(default_factory=set)  # kept tests whose variants were tried
+    explored: set[str] = field(default_factory=set)  # the bodies of the calls exploration tried
     kept_run: tuple[TestFile, MutationRun] | None = None  # the kept file and every mutant run against it
     rewrite: bool = False  # a cached module's file lost tests in the run with the suite: write it again
 
@@ -221,6 +256,7 @@ class Engine:
         self.on_live = on_live
         self.identity: ModelIdentity | None = None
         self.speed = ModelSpeed()
+        self.sandbox_speed = SandboxSpeed()
         self.final_seconds = FINAL_CHECK_SECONDS  # what the last module's final checks took
         self._last_prompt = ""  # the last call's prompt text: its prefix is in the model's cache
 
@@ -371,9 +407,9 @@ class Engine:
             workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns,
             module.name, oracle=cfg.oracle == "observed",
         )
-        # Model calls and amplification end this far before the budget: the final checks take the rest.
-        model_deadline = started + max(0.0, cfg.budget_s - self.final_seconds)
-        plan = self._plan(work, validator, backend, started, model_deadline)
+        # Everything but the final checks ends this far before the budget: they take the rest.
+        deadline = started + max(0.0, cfg.budget_s - self.final_seconds)
+        plan = self._plan(work, validator, backend, started, deadline)
         attempt = None
         while True:
             try:
@@ -382,15 +418,13 @@ class Engine:
                 work.report.stopped = stop.value
                 break
             attempt = self._try(work, request, validator, backend)
+        settling = time.perf_counter()
         self._settle(work, validator)
         work.report.tests_kept = len(work.kept.units) if work.kept else 0
         work.report.tests_quarantined = len(work.failing_sources)
         ended = time.perf_counter()
         work.report.seconds = ended - started
-        if work.report.stopped == StopReason.BUDGET_SECONDS:
-            # Ran up to the deadline: what came after it is what the final checks take here (the next module's
-            # reserve).
-            self.final_seconds = max(1.0, ended - model_deadline)
+        self.final_seconds = max(1.0, ended - settling)  # the next module's reserve
         return work
 
     def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend, started: float,
@@ -398,26 +432,34 @@ class Engine:
         """The module's prompts in order, each chosen after the previous one's outcome is known: the module
         (chunk by chunk, with feedback; after its docstring examples, run as tests), then one per function or
         method with uncovered lines, then one per surviving mutant; amplification (no model call) between.
-        Every call is expected to end by ``deadline``. Returns why it stopped."""
+        Everything ends by ``deadline``: the model calls ``FINAL_AMPLIFY_SHARE`` of the budget before it, for
+        the amplification of what the last calls kept. Returns why it stopped."""
         cfg = self.config
         share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
-        coverage_deadline = started + (deadline - started) * (1 - share)
+        model_deadline = deadline - (FINAL_AMPLIFY_SHARE * cfg.budget_s if cfg.amplify else 0.0)
+        coverage_deadline = started + (model_deadline - started) * (1 - share)
         self._seed(work, validator)
-        self._explore(work, validator)
+        self._explore(work, validator, started + EXPLORE_SHARE * (model_deadline - started))
         # max_calls 0: no model at all (its tokenizer neither), the steps above and amplification only.
         for chunk in split_source(work.source, budget, backend.count_tokens) if cfg.max_calls else []:
             yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code), coverage_deadline)
         self._amplify(work, validator, coverage_deadline)
         stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
-        self._amplify(work, validator, deadline)
+        # The model's tests build objects and pass values that exploration had not: methods get new receivers.
+        now = time.perf_counter()
+        self._explore(work, validator, now + EXPLORE_SHARE * (model_deadline - now))
+        self._amplify(work, validator, model_deadline)
         if cfg.mutation and work.kept:
-            stopped = yield from self._mutant_requests(work, validator, deadline)
+            stopped = yield from self._mutant_requests(work, validator, model_deadline)
         if (stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept) \
                 and not self._coverage_reached(work):
             # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
-            stopped = yield from self._target_requests(work, deadline, cfg.max_calls)
+            stopped = yield from self._target_requests(work, model_deadline, cfg.max_calls)
         self._amplify(work, validator, deadline)
+        if stopped == StopReason.BUDGET_SECONDS and not self._coverage_reached(work):
+            # What the last amplification left of its share goes to the model (a call is made only if it fits).
+            stopped = yield from self._target_requests(work, deadline, cfg.max_calls)
         return stopped
 
     def _module_requests(self, work: _ModuleWork, chunk: SourceChunk, chunk_tokens: int,
@@ -437,6 +479,8 @@ class Engine:
             return
         feedback = None
         for _ in range(cfg.max_attempts):
+            if work.report.model_calls >= cfg.max_calls:
+                return
             # A greedy reply to the uncovered-lines prompt tends to repeat the tests already kept: sample it.
             temperature = cfg.repair_temperature if feedback and feedback.startswith(UNCOVERED_FEEDBACK) else 0.0
             request = self._fitted(_Request(build_messages(chunk.code, work.selection.module.name, feedback=feedback),
@@ -462,8 +506,7 @@ class Engine:
         targets = work.targets
         every_line = {n for t in targets for n in t.lines}
         problems: dict[str, str | None] = {}  # per target, why its last visit kept no test
-        # Per target, its last prompt and temperature: sent again, the seeded model would write the same reply.
-        last_sent: dict[str, tuple[list[dict[str, str]], float]] = {}
+        last_sent = work.target_prompts
         while True:
             if self._coverage_reached(work):
                 return StopReason.COVERAGE
@@ -551,69 +594,82 @@ class Engine:
                 survivors = [m for m in survivors if m.id not in killed]
 
     def _amplify(self, work: _ModuleWork, validator: CandidateValidator, deadline: float) -> None:
-        """Rounds of variants of the kept tests (no model call) until a round keeps none or ``deadline``
-        passes: each round varies the tests kept in the one before, so a variant's variant can reach a
-        branch neither reaches."""
+        """Rounds of variants of the kept tests (no model call) until a round keeps none or no round fits
+        before ``deadline``: each round varies the tests kept in the one before, so a variant's variant can
+        reach a branch neither reaches."""
         if not self.config.amplify:
             return
-        for round_ in range(AMPLIFY_ROUNDS):
-            # The first round always runs: the step after the last model call has no time left to wait for.
-            if round_ and time.perf_counter() >= deadline or not self._amplify_round(work, validator):
+        for _ in range(AMPLIFY_ROUNDS):
+            if not self._amplify_round(work, validator, deadline):
                 return
 
-    def _amplify_round(self, work: _ModuleWork, validator: CandidateValidator) -> bool:
-        """Variants of the kept tests not varied yet, with one input changed, a call turned to a sibling with
-        uncovered lines, or an observation added: those that pass, with the expectations the oracle observed,
-        and run a line or branch or kill a mutant that no kept test does join the kept tests. Whether any
-        did."""
-        if not work.kept:
+    def _amplify_round(self, work: _ModuleWork, validator: CandidateValidator, deadline: float) -> bool:
+        """Variants of the kept tests not varied yet (as many as fit before ``deadline``), with one input
+        changed, a call turned to a sibling with uncovered lines, or an observation added: those that pass,
+        with the expectations the oracle observed, and run a line or branch or kill a mutant that no kept test
+        does join the kept tests. Whether any did."""
+        limit = self.sandbox_speed.tests_fitting(deadline - time.perf_counter(), MAX_VARIANTS)
+        if not work.kept or limit < MIN_BUILT_TESTS:
             return False
         missing = work.missing() if work.statements else set()
         wanted = frozenset(t.qualname for t in work.targets if missing.intersection(t.lines))
         values = passed_values([work.kept.source, *work.failing_sources.values()])
         observe = self.config.oracle == "observed"
-        variants = amplify(work.kept, work.source, frozenset(work.amplified), observe=observe, values=values,
-                           wanted=wanted)
+        variants = amplify(work.kept, work.source, frozenset(work.amplified), limit=limit, observe=observe,
+                           values=values, wanted=wanted)
         work.amplified.update(work.kept.units)
         if variants is None:
             return False
         module = work.selection.module
         variants = import_missing_names(variants, work.source, module.name)  # a sibling may not be imported
+        # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
+        # mutant runs every variant that reaches its line.
+        survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
+        gain = self._new_ground(work, validator, variants, survivors, "variants of the kept tests")
+        if gain is None:
+            return False
+        merged = work.kept.merge(gain.file.prune(set(gain.chosen)))
+        if work.kept_run is not None and work.kept_run[0] == work.kept:
+            # What the chosen variants ran and killed joins the kept tests' run: the next round's
+            # survivors, without running every mutant against the whole file again.
+            work.kept_run = (merged.file, _with_variants(work.kept_run[1], gain.run, set(gain.chosen)))
+        work.kept = merged.file
+        before = work.percent()
+        for kind, item in set().union(*(gain.held_by[u] for u in gain.chosen)):
+            if kind == "line":
+                work.executed.add(item)
+            elif kind == "arc":
+                work.taken_arcs.add(item)
+        work.report.tests_amplified += len(gain.chosen) - len(merged.duplicates)
+        work.report.amplified_points += work.percent() - before
+        return True
+
+    def _new_ground(self, work: _ModuleWork, validator: CandidateValidator, file: TestFile,
+                    mutants: list[Mutant], what: str) -> _Gain | None:
+        """Of ``file``'s tests (built without the model, their expectations observed), the fewest that pass,
+        pass again in the run of ``mutants``, and run a line or branch or kill a mutant that no kept test does
+        (greedy cover); None when none does."""
         started = time.perf_counter()
         try:
-            passing = validator.passing(variants, test_seconds=MUTANT_TEST_SECONDS)
+            passing = validator.passing(file, test_seconds=MUTANT_TEST_SECONDS)
+            if passing.collect_error:
+                work.report.dropped.append(Dropped(what, "their file failed to import or collect: "
+                                                   + passing.collect_error.strip()[-300:]))
             if not passing.kept_file:
-                return False
-            # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
-            # mutant runs every variant that reaches its line.
-            survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
-            run = validator.mutation_run(passing.kept_file, survivors)
+                return None
+            run = validator.mutation_run(passing.kept_file, mutants)
             if run.error is not None:
-                return False
+                return None
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
             held_by = counted(contributions(run), work.statements, work.arcs)
             # Passed in this second run too: one that fails here depends on what ran before it.
             reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
             chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
-            if not chosen:
-                return False
-            merged = work.kept.merge(passing.kept_file.prune(set(chosen)))
-            if work.kept_run is not None and work.kept_run[0] == work.kept:
-                # What the chosen variants ran and killed joins the kept tests' run: the next round's
-                # survivors, without running every mutant against the whole file again.
-                work.kept_run = (merged.file, _with_variants(work.kept_run[1], run, set(chosen)))
-            work.kept = merged.file
-            before = work.percent()
-            for kind, item in set().union(*(held_by[u] for u in chosen)):
-                if kind == "line":
-                    work.executed.add(item)
-                elif kind == "arc":
-                    work.taken_arcs.add(item)
-            work.report.tests_amplified += len(chosen) - len(merged.duplicates)
-            work.report.amplified_points += work.percent() - before
-            return True
+            return _Gain(passing.kept_file, run, held_by, chosen) if chosen else None
         finally:
-            work.report.sandbox_seconds += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            work.report.sandbox_seconds += elapsed
+            self.sandbox_speed.update(len(file.units), elapsed)
 
     def _keep_set(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """Keep the fewest tests that together run every line and branch, and kill every mutant, that the
@@ -748,11 +804,13 @@ class Engine:
             work.report.tests_from_docs = len(result.kept)
             self._keep(work, result)
 
-    def _explore(self, work: _ModuleWork, validator: CandidateValidator) -> None:
-        """Calls of the functions and methods with lines not run yet, built from their signatures (no model
-        call), their expectations observed: those that pass and run a line or branch that no kept test (and
-        no other call chosen before them) runs join the kept tests."""
-        if not self.config.explore or self.config.oracle != "observed":
+    def _explore(self, work: _ModuleWork, validator: CandidateValidator, deadline: float) -> None:
+        """Calls of the functions and methods with lines not run yet, built from their signatures and the
+        kept tests (no model call; calls not tried before, as many as fit before ``deadline``), their
+        expectations observed: those that pass and run a line or branch that no kept test (and no other call
+        chosen before them) runs join the kept tests."""
+        limit = self.sandbox_speed.tests_fitting(deadline - time.perf_counter(), MAX_TESTS)
+        if not self.config.explore or self.config.oracle != "observed" or limit < MIN_BUILT_TESTS:
             return  # without the oracle, a placeholder expectation never passes
         missing = work.missing() if work.statements else {n for t in work.targets for n in t.lines}
         wanted = frozenset(t.qualname for t in work.targets if missing.intersection(t.lines))
@@ -761,36 +819,23 @@ class Engine:
         for kind, pooled in passed_values(sources).items():
             values[kind] = list(dict.fromkeys(pooled + values.get(kind, [])))
         classes = {t.qualname.split(".")[0] for t in work.targets if "." in t.qualname}
-        calls = explore(work.source, wanted, values, constructions(sources, classes),
-                        pattern_strings=regex_examples(work.source))
+        calls = explore(work.source, wanted, values, constructions(sources, classes), limit=limit,
+                        pattern_strings=regex_examples(work.source), tried=frozenset(work.explored))
         if calls is None:
             return
-        module = work.selection.module
-        calls = import_missing_names(calls, work.source, module.name)
+        work.explored.update(body_key(node) for node in calls.unit_nodes.values())
+        calls = import_missing_names(calls, work.source, work.selection.module.name)
+        # No mutant: each call's lines and arcs.
+        gain = self._new_ground(work, validator, calls, [], "calls built from signatures")
+        if gain is None:
+            return
         started = time.perf_counter()
-        try:
-            passing = validator.passing(calls, test_seconds=MUTANT_TEST_SECONDS)
-            if passing.collect_error:
-                work.report.dropped.append(Dropped("calls built from signatures", "their file failed to import "
-                                                   "or collect: " + passing.collect_error.strip()[-300:]))
-            if not passing.kept_file:
-                return
-            run = validator.mutation_run(passing.kept_file, [])  # no mutant: each call's lines and arcs
-            if run.error is not None:
-                return
-            held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
-            reliable = {unit_of(n) for n in run.passed} - {unit_of(n) for n in run.failed}
-            held_by = counted(contributions(run), work.statements, work.arcs)
-            chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
-            if not chosen:
-                return
-            # Checked like a candidate, for the module's coverage (what is left to run, per line and branch).
-            result = validator.validate(passing.kept_file.prune(set(chosen)), quick=True)
-            if result.kept_file is not None:
-                work.report.tests_explored = len(result.kept)
-                self._keep(work, result)
-        finally:
-            work.report.sandbox_seconds += time.perf_counter() - started
+        # Checked like a candidate, for the module's coverage (what is left to run, per line and branch).
+        result = validator.validate(gain.file.prune(set(gain.chosen)), quick=True)
+        work.report.sandbox_seconds += time.perf_counter() - started
+        if result.kept_file is not None:
+            work.report.tests_explored += len(result.kept)
+            self._keep(work, result)
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""

@@ -9,7 +9,9 @@ built the way a kept test builds one, else from its class's ``__init__`` signatu
 ``== None``, a placeholder: the observed-value oracle replaces it with what the code returned, or wraps the
 call in ``pytest.raises`` of what it raised (a ``TypeError`` says the arguments were wrong, and that test
 is dropped). The engine keeps a call only if it passes and runs a line or branch no kept test runs; the
-amplification rounds then vary the kept calls' inputs and turn them into calls of siblings.
+amplification rounds then vary the kept calls' inputs and turn them into calls of siblings. It explores again
+after the model's tests are kept, with the objects they build and the values they pass, leaving out calls
+tried before.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import ast
 import random
 import zlib
+from collections import Counter
 
-from .testfile import TestFile
+from .testfile import TestFile, body_key
 
 PREFIX = "test_explore_"
 MAX_TESTS = 150  # per module: they run in one child, each under a per-test time limit
@@ -67,13 +70,15 @@ _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
 
 def explore(module_source: str, wanted: frozenset[str], values: dict[type, list] | None = None,
             built: dict[str, list[str]] | None = None, limit: int = MAX_TESTS,
-            pattern_strings: list[str] = ()) -> TestFile | None:
+            pattern_strings: list[str] = (), tried: frozenset[str] = frozenset()) -> TestFile | None:
     """A test file (no imports yet: the engine adds the module's names) with up to ``CALLS_PER_TARGET`` calls
     of each public function and method named in ``wanted`` (``f``, ``Cls.meth``; ``Cls.__init__`` for the
-    constructor), each asserted against a placeholder; None when there is nothing to call. ``values``: the
-    ints, floats, strings and bytes worth trying first (the module's, the tests'); ``built``: per class,
-    expressions that build one (from the kept tests); ``pattern_strings``: strings the module's regular
-    expressions match, tried before any other string. Calls are the same for the same inputs."""
+    constructor), each asserted against a placeholder, at most ``limit`` in all (every target's first call
+    before any target's second); None when there is nothing to call. ``values``: the ints, floats, strings
+    and bytes worth trying first (the module's, the tests'); ``built``: per class, expressions that build one
+    (from the kept tests); ``pattern_strings``: strings the module's regular expressions match, tried before
+    any other string. A call whose body (``testfile.body_key``) is in ``tried`` is left out. Calls are the same
+    for the same inputs."""
     pools = {kind: list(_BASICS[kind]) for kind in _BASICS}
     for kind, pooled in (values or {}).items():
         name = {int: "int", float: "float", str: "str", bytes: "bytes"}.get(kind)
@@ -89,9 +94,10 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
                          for args in _calls(node, node.name, pools, bound=False))
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             tests.extend(_class_tests(node, wanted, pools, (built or {}).get(node.name, [])))
+    tests = [(name, body) for name, body in tests if _body_key(body) not in tried]
     named: list[str] = []
     taken: set[str] = set()
-    for name, body in tests[:limit]:
+    for name, body in _in_turn(tests, limit):
         test_name, number = f"{PREFIX}{name}_1", 1
         while test_name in taken:
             number += 1
@@ -99,6 +105,22 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
         taken.add(test_name)
         named.append(f"def {test_name}():\n" + "\n".join("    " + line for line in body))
     return TestFile("\n\n\n".join(named) + "\n") if named else None
+
+
+def _body_key(body: list[str]) -> str:
+    return body_key(ast.parse("def test():\n" + "\n".join("    " + line for line in body)).body[0])
+
+
+def _in_turn(tests: list[tuple[str, list[str]]], limit: int) -> list[tuple[str, list[str]]]:
+    """The first ``limit`` tests taken a target at a time in turn (each target's first call, then each one's
+    second...), so that a small limit still calls every target; in their order."""
+    depth: Counter[str] = Counter()
+    ranked = []
+    for index, (name, _) in enumerate(tests):
+        ranked.append((depth[name], index))
+        depth[name] += 1
+    chosen = sorted(index for _, index in sorted(ranked)[:max(0, limit)])
+    return [tests[index] for index in chosen]
 
 
 def constructions(test_sources: list[str], classes: set[str]) -> dict[str, list[str]]:

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 from pytest_utgen.config import load_config
-from pytest_utgen.engine import Engine
-from pytest_utgen.explore import CALLS_PER_TARGET, PREFIX, constructions, explore
+from pytest_utgen.engine import Engine, SandboxSpeed
+from pytest_utgen.explore import CALLS_PER_TARGET, MAX_TESTS, PREFIX, constructions, explore
 from pytest_utgen.regex_examples import EXAMPLES_PER_PATTERN, regex_examples
-from pytest_utgen.testfile import TestFile
+from pytest_utgen.testfile import TestFile, body_key
 
 MODULE = '''
 def scale(values: list, factor: int = 2):
@@ -86,6 +86,28 @@ def test_arguments_follow_annotations_defaults_and_names_and_the_values_given_fi
     assert explore(MODULE, frozenset()) is None
 
 
+def test_a_limit_takes_every_target_s_first_call_before_any_target_s_second():
+    every = _tests(explore(MODULE, EVERYTHING))
+    limited = _tests(explore(MODULE, EVERYTHING, limit=7))
+    # Seven targets, seven calls: one each (without the turn, the first two targets would take all seven).
+    assert {name.rsplit("_", 1)[0] for name in limited} == {name.rsplit("_", 1)[0] for name in every}
+    assert all(name.endswith("_1") for name in limited)
+    assert list(limited) == [name for name in every if name in limited]  # in the module's order
+    assert set(_tests(explore(MODULE, EVERYTHING, limit=9))) - set(limited) == {
+        PREFIX + "scale_2", PREFIX + "greet_2"}
+
+
+def test_calls_tried_before_are_left_out_before_the_limit():
+    first = explore(MODULE, EVERYTHING, limit=7)
+    tried = frozenset(body_key(node) for node in first.unit_nodes.values())
+    again = explore(MODULE, EVERYTHING, limit=7, tried=tried)
+    bodies = {body_key(node) for node in again.unit_nodes.values()}
+    assert len(bodies) == 7 and not bodies & tried  # each target's second call now
+    assert {name.rsplit("_", 1)[0] for name in again.units} == {name.rsplit("_", 1)[0] for name in first.units}
+    every = explore(MODULE, EVERYTHING)
+    assert explore(MODULE, EVERYTHING, tried=frozenset(body_key(n) for n in every.unit_nodes.values())) is None
+
+
 def test_methods_run_on_objects_the_kept_tests_build():
     kept = "from bank import Account\n\n\ndef test_a():\n    a = Account('ada', 50)\n    b = Account(owner, 1)\n"
     built = constructions([kept], {"Account"})
@@ -94,13 +116,17 @@ def test_methods_run_on_objects_the_kept_tests_build():
     assert "obj = Account('ada', 50)" in tests[PREFIX + "account_deposit_1"]
 
 
-def test_the_engine_keeps_only_calls_that_pass_and_add_coverage_with_no_model(tmp_path):
+def _bank_project(tmp_path, **settings):
     project = tmp_path / "proj"
     (project / "src" / "bank").mkdir(parents=True)
     (project / "pyproject.toml").write_text("[project]\nname = 'bank'\n\n[tool.pytest.ini_options]\npythonpath = ['src']\n")
     (project / "src" / "bank" / "__init__.py").write_text(MODULE)
-    config = load_config(project, {"endpoint": "http://127.0.0.1:9/v1", "max_calls": 0, "reruns": 1,
-                                   "paths": [str(project / "src" / "bank")]})
+    return project, load_config(project, {"endpoint": "http://127.0.0.1:9/v1", "max_calls": 0, "reruns": 1,
+                                          "paths": [str(project / "src" / "bank")], **settings})
+
+
+def test_the_engine_keeps_only_calls_that_pass_and_add_coverage_with_no_model(tmp_path):
+    project, config = _bank_project(tmp_path)
     module = Engine(config, select_all=True).run().modules[0]
     assert module.model_calls == 0  # the endpoint is never reached (nothing listens there)
     assert module.tests_explored >= 4 and module.line_after > 60
@@ -111,6 +137,63 @@ def test_the_engine_keeps_only_calls_that_pass_and_add_coverage_with_no_model(tm
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)
     assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
+
+
+THERMO = '''
+class Reading:
+    def __init__(self, spec):
+        if not spec.endswith("C"):
+            raise ValueError(spec)
+        self.celsius = int(spec[:-1])
+
+    def above(self, limit: int):
+        if self.celsius > limit:
+            return True
+        return False
+'''
+
+THERMO_REPLY = """```python
+from thermo import Reading
+
+
+def test_reading():
+    assert Reading("20C").celsius == 20
+```"""
+
+
+def test_after_the_target_pass_methods_are_explored_on_the_objects_the_model_s_tests_build(tmp_path,
+                                                                                         scripted_model):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'thermo'\n")
+    (project / "thermo.py").write_text(THERMO)
+    server = scripted_model(lambda messages: THERMO_REPLY)
+    config = load_config(project, {"endpoint": server.url, "max_calls": 1, "reruns": 1, "amplify": False,
+                                   "mutation": False, "paths": [str(project / "thermo.py")]})
+    module = Engine(config, select_all=True).run().modules[0]
+    # No signature-built string ends in "C": before the model's test nothing builds a Reading, nor calls above().
+    assert module.model_calls == 1 and module.tests_explored >= 1
+    kept = (project / "tests" / "utgen" / "test_thermo.py").read_text()
+    assert "obj = Reading('20C')" in kept and "obj.above(" in kept
+    assert module.line_after > 85  # all but ``return False``: 20 is above every int tried
+
+
+def test_exploration_makes_only_the_calls_that_fit_in_its_share_of_the_budget(tmp_path):
+    _, config = _bank_project(tmp_path, budget_s=15)
+    engine = Engine(config, select_all=True)
+    # 10 s for the final checks, 15 % for the last amplification, 30 % of what is left for exploration: about
+    # 0.8 s, less than a child run's start.
+    module = engine.run().modules[0]
+    assert module.tests_explored == 0 and module.sandbox_seconds < 5 and module.seconds < config.budget_s
+    assert engine.sandbox_speed.tests_fitting(0.8, MAX_TESTS) == 0
+
+
+def test_the_sandbox_speed_fits_the_tests_a_run_can_hold_in_the_seconds_left():
+    speed = SandboxSpeed(start=2.0, per_test=0.5)
+    assert speed.tests_fitting(7.0, 150) == 10 and speed.tests_fitting(100.0, 150) == 150
+    assert speed.tests_fitting(1.0, 150) == 0
+    speed.update(40, 12.0)  # a run of 40 tests took 12 s: 0.25 s each after the start
+    assert speed.per_test == 0.25 and speed.tests_fitting(7.0, 150) == 20
 
 
 PARSER = r'''import re
