@@ -4,16 +4,24 @@ A function that parses (a date, a duration, a version) usually matches its input
 raises or returns early when it does not match; signature-built calls and random strings seldom get past that
 check, so the parsing branches stay unrun. The patterns the module passes to ``re`` as literals say what
 passes: this module writes strings from them (a walk over the pattern as ``re`` parses it, a seeded choice at
-each branch, class and repeat) and keeps those the compiled pattern matches in full.
+each branch, class and repeat) and keeps those the compiled pattern matches in full. That check runs in a child
+process with a time limit: ``re`` cannot be interrupted, and a pattern can backtrack for hours on a string it
+does not match.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import json
+import os
 import random
 import re
+import subprocess
+import sys
 import warnings
 import zlib
+from pathlib import Path
 
 with warnings.catch_warnings():  # the public names (sre_parse) are deprecated aliases since 3.11
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -24,6 +32,7 @@ with warnings.catch_warnings():  # the public names (sre_parse) are deprecated a
         import sre_parse as _sre_parse
 
 EXAMPLES_PER_PATTERN = 3
+CHILD_SECONDS = 5.0
 _TRIES = 24
 _MAX_EXTRA_REPEATS = 2  # a repeat runs its minimum count plus at most this many times
 _MAX_LENGTH = 80
@@ -40,10 +49,30 @@ class _Unsupported(Exception):
     pass
 
 
-def regex_examples(module_source: str) -> list[str]:
+def regex_examples(module_source: str, timeout: float = CHILD_SECONDS) -> list[str]:
     """Up to ``EXAMPLES_PER_PATTERN`` strings per literal pattern the module gives ``re.compile``, ``re.match``
     and the like (its longest match first: it takes the most optional parts), each matched in full by the
-    pattern; the same for the same source. Patterns this cannot write for are skipped."""
+    pattern; the same for the same source. Patterns this cannot write for are skipped. Written in a child
+    process stopped after ``timeout`` seconds: then there are none."""
+    return list(_examples_in_child(module_source, timeout))
+
+
+@functools.lru_cache(maxsize=8)  # the engine asks twice per module (exploration runs twice)
+def _examples_in_child(module_source: str, timeout: float) -> tuple[str, ...]:
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    code = ("import json, sys\nfrom pytest_utgen.regex_examples import examples_in_process\n"
+            "print(json.dumps(examples_in_process(sys.stdin.read())))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], input=module_source, capture_output=True, text=True,
+                              timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:  # the child is killed
+        return ()
+    return tuple(json.loads(done.stdout)) if done.returncode == 0 else ()
+
+
+def examples_in_process(module_source: str) -> list[str]:
+    """What :func:`regex_examples` returns, written in this process: for the child, which may run forever."""
     found: list[str] = []
     for pattern, flags in _patterns(module_source):
         for example in _examples(pattern, flags):
@@ -90,7 +119,7 @@ def _examples(pattern: str, flags: int) -> list[str]:
     except (re.error, TypeError, ValueError, RecursionError, OverflowError):
         return []
     if _nested_repeat(parsed, inside=False):
-        return []  # ``(a+)+``: matching a string it does not match can take exponential time, in this process
+        return []  # ``(a+)+``: matching a string it does not match can take exponential time (the child's limit)
     rng = random.Random(zlib.crc32(pattern.encode()))
     matching: list[str] = []
     for _ in range(_TRIES):

@@ -231,6 +231,17 @@ def test_strings_are_written_from_the_module_s_patterns_and_each_matches_its_pat
     assert regex_examples("import re\nre.compile(r'^(ab){2}c+$')\n")  # a bounded outer repeat is fine
 
 
+def test_a_pattern_that_backtracks_for_hours_costs_the_child_s_time_limit_and_gives_no_strings():
+    import time
+
+    # 2**40 ways to match 40 a's, each tried before the lookahead that never matches fails the string.
+    source = "import re\nre.compile(r'(?:a|a){40}(?!)')\nre.compile(r'[0-9]{3}')\n"
+    started = time.perf_counter()
+    assert regex_examples(source, timeout=2.0) == []
+    assert time.perf_counter() - started < 10
+    assert regex_examples("import re\nre.compile(r'[0-9]{3}')\n", timeout=2.0)
+
+
 def test_the_calls_of_a_string_parameter_try_the_module_s_pattern_strings_first():
     calls = explore(PARSER, frozenset({"parse_version"}), pattern_strings=regex_examples(PARSER)).source
     first = re.search(r"parse_version\((.*)\) == None", calls).group(1)
