@@ -624,7 +624,9 @@ class Engine:
         variants = import_missing_names(variants, work.source, module.name)  # a sibling may not be imported
         # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
         # mutant runs every variant that reaches its line.
+        started = time.perf_counter()
         survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
+        work.report.sandbox_seconds += time.perf_counter() - started
         gain = self._new_ground(work, validator, variants, survivors, "variants of the kept tests")
         if gain is None:
             return False
