@@ -13,6 +13,8 @@ sees every wrong expectation of a test; a statement that raises is recorded with
 from __future__ import annotations
 
 import ast
+import datetime
+import re
 from dataclasses import dataclass
 
 from .sandbox import Observation
@@ -54,12 +56,14 @@ def instrument(file: TestFile, units: set[str]) -> TestFile:
     return TestFile("\n".join(lines) + "\n")
 
 
-def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]]
-          ) -> tuple[TestFile, list[Adopted]]:
+def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]],
+          today: datetime.date | None = None) -> tuple[TestFile, list[Adopted]]:
     """``file`` with what the instrumented run of each test observed (unit -> observations) adopted:
     mismatched ``==`` expectations replaced by the observed values, the statement that raised wrapped in
     ``pytest.raises``. Returns the new file and what was replaced. What it cannot rewrite (no literal repr,
-    a line seen more than once as in a loop, a raise nested in a block) is left as it is."""
+    a line seen more than once as in a loop, a raise nested in a block) or must not (a value read off the
+    clock, see :func:`from_clock`) is left as it is."""
+    today = today or datetime.date.today()
     lines = list(file.lines)
     functions = file.unit_nodes
     edits: list[tuple[int, int, list[str]]] = []  # (first line, last line, replacement lines), 1-based
@@ -72,6 +76,8 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
         if statement is None:
             continue
         if observation.value is not None:
+            if from_clock(observation.value, ast.get_source_segment(file.source, function), today):
+                continue
             change = _adopt_value(statement, observation.value, lines)
             if change is None:
                 continue
@@ -96,6 +102,14 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
         lines[first - 1: last] = replacement
     head = sorted(imports) + (["import pytest"] if needs_pytest and not _imports_pytest(file.tree) else [])
     return TestFile("\n".join(head + lines).strip() + "\n"), adopted
+
+
+def from_clock(value: str, test_source: str, today: datetime.date) -> bool:
+    """Whether an observed value holds this year (``Week(2026, 50)``, ``'2026-12-07'``) that the test never
+    wrote: a value read off the clock (``Week.thisweek()``) passes today and fails next week, so it is no
+    expectation to keep, though every rerun today agrees with it."""
+    year = re.compile(rf"(?<!\d){today.year}(?!\d)")
+    return bool(year.search(value)) and not year.search(test_source or "")
 
 
 def _adoptable(observations: dict[str, list[Observation]]):

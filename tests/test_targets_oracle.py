@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime
 
 from pytest_utgen.oracle import MARK, OBSERVE, adopt, instrument
 from pytest_utgen.prompt import build_target_messages
@@ -253,3 +254,19 @@ def test_a_line_observed_more_than_once_is_not_adopted():
     source = "def test_loop():\n    for i in range(2):\n        assert i == 5\n"
     seen = [Observation(3, value="0", matched=False), Observation(3, value="1", matched=False)]
     assert adopt(TestFile(source), "m", {"test_loop": seen}) == (TestFile(source), [])
+
+
+def test_a_value_read_off_the_clock_is_not_adopted_unless_the_test_wrote_its_year():
+    # Seen on fresh-8 (isoweek): ``Week.thisweek() == isoweek.Week(2026, 50)`` passed every rerun that day and
+    # fails the next week.
+    today = datetime.date(2026, 12, 7)
+    clock = "def test_now():\n    assert Week.thisweek() == None\n"
+    observed = {"test_now": [Observation(2, value="isoweek.Week(2026, 50)", matched=False,
+                                         imports=["import isoweek"])]}
+    assert adopt(TestFile(clock), "isoweek", observed, today=today) == (TestFile(clock), [])
+    dated = "def test_dated():\n    assert Week(2026, 50).monday().isoformat() == None\n"
+    observed = {"test_dated": [Observation(2, value="'2026-12-07'", matched=False)]}
+    file, adopted = adopt(TestFile(dated), "isoweek", observed, today=today)
+    assert [a.observed for a in adopted] == ["'2026-12-07'"] and "== '2026-12-07'" in file.source
+    other_year = {"test_now": [Observation(2, value="isoweek.Week(2011, 8)", matched=False)]}
+    assert adopt(TestFile(clock), "isoweek", other_year, today=today)[1][0].observed == "isoweek.Week(2011, 8)"
