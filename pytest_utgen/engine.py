@@ -16,7 +16,7 @@ from . import discover
 from .amplify import MAX_VARIANTS, amplify, module_constants, passed_values
 from .config import UtgenConfig
 from .errors import UtgenError
-from .explore import MAX_TESTS, constructions, explore
+from .explore import MAX_TESTS, argument_values, constructions, explore
 from .generate import Backend, CodeExtractionError, Completion, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
@@ -822,7 +822,8 @@ class Engine:
             values[kind] = list(dict.fromkeys(pooled + values.get(kind, [])))
         classes = {t.qualname.split(".")[0] for t in work.targets if "." in t.qualname}
         calls = explore(work.source, wanted, values, constructions(sources, classes), limit=limit,
-                        pattern_strings=regex_examples(work.source), tried=frozenset(work.explored))
+                        pattern_strings=regex_examples(work.source), tried=frozenset(work.explored),
+                        named=argument_values(work.source, sources))
         if calls is None:
             return
         work.explored.update(body_key(node) for node in calls.unit_nodes.values())

@@ -66,25 +66,30 @@ _ANY = ["int", "str", "list", "dict", "none"]
 _CALL_CHANGING_DECORATORS = {"contextmanager", "asynccontextmanager", "overload", "fixture", "abstractmethod",
                              "setter", "deleter", "property", "cached_property", "staticmethod", "classmethod"}
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
+_NAMED = "param:"  # a pool of the values tests pass to the parameter of that name
+_MAX_ARGUMENT = 80  # characters: a longer literal argument is not worth passing elsewhere
 
 
 def explore(module_source: str, wanted: frozenset[str], values: dict[type, list] | None = None,
             built: dict[str, list[str]] | None = None, limit: int = MAX_TESTS,
-            pattern_strings: list[str] = (), tried: frozenset[str] = frozenset()) -> TestFile | None:
+            pattern_strings: list[str] = (), tried: frozenset[str] = frozenset(),
+            named: dict[str, list[str]] | None = None) -> TestFile | None:
     """A test file (no imports yet: the engine adds the module's names) with up to ``CALLS_PER_TARGET`` calls
     of each public function and method named in ``wanted`` (``f``, ``Cls.meth``; ``Cls.__init__`` for the
     constructor), each asserted against a placeholder, at most ``limit`` in all (every target's first call
     before any target's second); None when there is nothing to call. ``values``: the ints, floats, strings
     and bytes worth trying first (the module's, the tests'); ``built``: per class, expressions that build one
     (from the kept tests); ``pattern_strings``: strings the module's regular expressions match, tried before
-    any other string. A call whose body (``testfile.body_key``) is in ``tried`` is left out. Calls are the same
-    for the same inputs."""
+    any other string; ``named``: per parameter name, values tests pass to it (:func:`argument_values`), tried
+    before anything else for a parameter of that name. A call whose body (``testfile.body_key``) is in ``tried``
+    is left out. Calls are the same for the same inputs."""
     pools = {kind: list(_BASICS[kind]) for kind in _BASICS}
     for kind, pooled in (values or {}).items():
         name = {int: "int", float: "float", str: "str", bytes: "bytes"}.get(kind)
         if name:
             pools[name] = _unique([repr(v) for v in pooled[:3]] + pools[name])
     pools["str"] = _unique([repr(v) for v in pattern_strings[:3]] + pools["str"])
+    pools.update({_NAMED + name: texts for name, texts in (named or {}).items()})
     tree = ast.parse(module_source)
     tests: list[str] = []
     for node in tree.body:
@@ -141,6 +146,53 @@ def constructions(test_sources: list[str], classes: set[str]) -> dict[str, list[
                 if text not in bucket:
                     bucket.append(text)
     return {cls: sorted(texts, key=len)[:3] for cls, texts in found.items()}
+
+
+def argument_values(module_source: str, test_sources: list[str]) -> dict[str, list[str]]:
+    """Per parameter name of the module's functions and methods, the literal arguments (as source) that the
+    given tests pass to it, most used first: a call ``replace('1.2.3', major=2)`` says that a ``version``
+    parameter takes ``'1.2.3'``, in ``replace`` and in every other function with a parameter of that name.
+    Calls are matched by the called name alone (``f``, ``obj.meth``, ``module.f``, ``Cls`` for its
+    ``__init__``); a name the module defines more than once counts with each of its signatures."""
+    signatures: dict[str, list[tuple[list[str], set[str]]]] = {}  # name -> (positional names, keyword names)
+    for node in ast.parse(module_source).body:
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    static = any(ast.unparse(d) == "staticmethod" for d in item.decorator_list)
+                    name = node.name if item.name == "__init__" else item.name
+                    signatures.setdefault(name, []).append(_parameters(item, bound=not static))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            signatures.setdefault(node.name, []).append(_parameters(node, bound=False))
+    counts: dict[str, Counter[str]] = {}
+    for source in test_sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for call in ast.walk(tree):
+            if not isinstance(call, ast.Call):
+                continue
+            called = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+            for positional, keywords in signatures.get(called, []):
+                pairs = list(zip(positional, call.args)) + [(k.arg, k.value) for k in call.keywords
+                                                             if k.arg in keywords]
+                for parameter, value in pairs:
+                    if not isinstance(value, ast.Starred) and _is_literal(value):
+                        text = ast.unparse(value)
+                        if len(text) <= _MAX_ARGUMENT:
+                            counts.setdefault(parameter, Counter())[text] += 1
+    return {parameter: [text for text, _ in counted.most_common()] for parameter, counted in counts.items()}
+
+
+def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> tuple[list[str], set[str]]:
+    """A signature's positional parameter names (without the bound first one) and every name a keyword
+    argument can give."""
+    arguments = function.args
+    names = [a.arg for a in arguments.posonlyargs + arguments.args]
+    positional = names[1 if bound else 0:]
+    keywords = {a.arg for a in arguments.args + arguments.kwonlyargs} - set(names[:1] if bound else [])
+    return positional, keywords
 
 
 def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, list[str]],
@@ -231,6 +283,8 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]])
             type(default.value), "none"))
     elif isinstance(default, (ast.List, ast.Dict, ast.Tuple, ast.Set)):
         kinds.append({ast.List: "list", ast.Dict: "dict", ast.Tuple: "tuple", ast.Set: "set"}[type(default)])
+    # What tests pass to a parameter of this name (in any function of the module) is what it takes.
+    named = pools.get(_NAMED + arg.arg, [])[:_POOL]
     name = arg.arg.lower()
     kinds += [kind for kind, names in _NAMES.items() if name in names or name.rstrip("s") in names]
     if not kinds and name.endswith(_STRING_SUFFIXES):
@@ -239,7 +293,7 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]])
         kinds.append("bool")
     if not kinds:
         kinds = list(_ANY)
-    values: list[str] = []
+    values: list[str] = list(named)
     for kind in _unique(kinds):
         values.extend(pools[kind][:_POOL])
     return _unique(values)[: _POOL * 2]

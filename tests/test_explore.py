@@ -9,7 +9,7 @@ import sys
 
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine, SandboxSpeed
-from pytest_utgen.explore import CALLS_PER_TARGET, MAX_TESTS, PREFIX, constructions, explore
+from pytest_utgen.explore import CALLS_PER_TARGET, MAX_TESTS, PREFIX, argument_values, constructions, explore
 from pytest_utgen.regex_examples import EXAMPLES_PER_PATTERN, regex_examples
 from pytest_utgen.testfile import TestFile, body_key
 
@@ -114,6 +114,25 @@ def test_methods_run_on_objects_the_kept_tests_build():
     assert built == {"Account": ["Account('ada', 50)"]}  # a call with a name in it is no literal construction
     tests = _tests(explore(MODULE, frozenset({"Account.deposit"}), built=built))
     assert "obj = Account('ada', 50)" in tests[PREFIX + "account_deposit_1"]
+
+
+def test_what_tests_pass_to_a_parameter_is_tried_first_for_every_parameter_of_that_name():
+    module = MODULE + (
+        "\n\ndef shout(name, times=1):\n    return greet(name).upper() * times\n"
+        "\n\nclass Shop:\n    def __init__(self, owner, name):\n        self.owner = owner\n"
+        "\n    def rename(self, name, *, loud=False):\n        return shout(name) if loud else greet(name)\n")
+    kept = ("import bank\n\n\ndef test_doc():\n    assert bank.greet('Ada Lovelace') == 'hello Ada Lovelace'\n"
+            "    assert Shop('Bob', name='Corner').rename('Deli', loud=True) == 'HELLO DELI'\n"
+            "    assert greet(some_name) == x\n")
+    named = argument_values(module, [kept, "def broken(:\n"])
+    # Positional and keyword arguments, a method's bound first parameter left out; a name is no literal.
+    assert named.keys() == {"name", "owner", "loud"} and named["name"][0] == "'Ada Lovelace'"
+    assert sorted(named["name"]) == ["'Ada Lovelace'", "'Corner'", "'Deli'"] and named["loud"] == ["True"]
+    tests = _tests(explore(module, frozenset({"shout", "Shop.rename"}), named=named))
+    assert "shout('Ada Lovelace')" in tests[PREFIX + "shout_1"]  # untyped name: the tests' string, not 'abc'
+    assert "obj.rename('Ada Lovelace')" in tests[PREFIX + "shop_rename_1"]
+    assert "obj = Shop('Bob', 'Ada Lovelace')" in tests[PREFIX + "shop_rename_1"]
+    assert "shout('abc')" in _tests(explore(module, frozenset({"shout"})))[PREFIX + "shout_1"]
 
 
 def _bank_project(tmp_path, **settings):
