@@ -16,7 +16,7 @@ from . import discover
 from .amplify import MAX_VARIANTS, amplify, module_constants, passed_values
 from .config import UtgenConfig
 from .errors import UtgenError
-from .explore import MAX_TESTS, argument_values, constructions, explore
+from .explore import CALLS_PER_TARGET, MAX_TESTS, argument_values, constructions, explore
 from .generate import Backend, CodeExtractionError, Completion, LlamaCppBackend, OpenAIBackend, extract_tests
 from .model_store import resolve_lora, resolve_model, verified_sha256
 from .mutate import Mutant, find_mutants
@@ -62,13 +62,13 @@ MUTATION_SHARE = 0.25  # of a module's model calls and seconds, kept for the mut
 # costs minutes before its first test, while the target pass's small prompts share their prefix.
 MODULE_PROMPT_SHARE = 0.3
 UNCOVERED_FEEDBACK = "These lines of the module are never run by the tests:\n"
-# Seconds the final checks (the kept file's reruns in new interpreters, its mutation run) are expected to take
-# before any module has measured them: held back from the budget.
-FINAL_CHECK_SECONDS = 10.0
+FINAL_RESERVE_SHARE = 0.3  # of budget_s, at most, held back for the final checks (see FinalCheckSpeed)
 # Of budget_s: what the amplification after the last model call may take (held back from the model's share),
 # and at most what exploration, before the first call, may take.
 FINAL_AMPLIFY_SHARE = 0.15
 EXPLORE_SHARE = 0.3
+# Calls per function or method when exploration fills the seconds no model call or variant fits in.
+FILL_CALLS_PER_TARGET = 12
 MIN_BUILT_TESTS = 5  # fewer tests built without the model than this fit in the time left: no child run
 # A reply cut shorter than this holds no whole test: the call is not made.
 MIN_REPLY_TOKENS = 96
@@ -140,6 +140,23 @@ class ModelSpeed:
             # A server tells no split: both rates scale by how far off the whole call's estimate was.
             factor = self.seconds(new, completion.completion_tokens) / completion.seconds
             self.prompt, self.decode = self.prompt * factor, self.decode * factor
+
+
+@dataclass
+class FinalCheckSpeed:
+    """Seconds a module's final checks take: a start plus a cost per kept test (each runs alone, then the file
+    runs in new interpreters and against the mutants), the latter from the last module's checks."""
+
+    start: float = 3.0
+    per_test: float = 0.25  # humanize.number's 85 tests took 18 s on the 2-core build machine
+
+    def reserve(self, tests: int, budget_s: float) -> float:
+        """Seconds to hold back for the final checks of ``tests`` kept tests: at most ``FINAL_RESERVE_SHARE``
+        of the budget."""
+        return min(self.start + self.per_test * tests, FINAL_RESERVE_SHARE * budget_s)
+
+    def update(self, tests: int, seconds: float) -> None:
+        self.per_test = max(0.02, (seconds - self.start) / tests)
 
 
 @dataclass
@@ -257,7 +274,7 @@ class Engine:
         self.identity: ModelIdentity | None = None
         self.speed = ModelSpeed()
         self.sandbox_speed = SandboxSpeed()
-        self.final_seconds = FINAL_CHECK_SECONDS  # what the last module's final checks took
+        self.final_speed = FinalCheckSpeed()
         self._last_prompt = ""  # the last call's prompt text: its prefix is in the model's cache
 
     def backend(self) -> Backend:
@@ -407,9 +424,7 @@ class Engine:
             workspace, rel_candidate, module.path, cfg.timeout, cfg.memory_limit_mb, cfg.reruns,
             module.name, oracle=cfg.oracle == "observed",
         )
-        # Everything but the final checks ends this far before the budget: they take the rest.
-        deadline = started + max(0.0, cfg.budget_s - self.final_seconds)
-        plan = self._plan(work, validator, backend, started, deadline)
+        plan = self._plan(work, validator, backend, started)
         attempt = None
         while True:
             try:
@@ -419,28 +434,41 @@ class Engine:
                 break
             attempt = self._try(work, request, validator, backend)
         settling = time.perf_counter()
+        checked = len(work.kept.units) if work.kept else 0
         self._settle(work, validator)
         work.report.tests_kept = len(work.kept.units) if work.kept else 0
         work.report.tests_quarantined = len(work.failing_sources)
         ended = time.perf_counter()
         work.report.seconds = ended - started
-        self.final_seconds = max(1.0, ended - settling)  # the next module's reserve
+        work.report.final_seconds = ended - settling
+        if checked:
+            self.final_speed.update(checked, ended - settling)
         return work
 
-    def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend, started: float,
-              deadline: float) -> Generator[_Request, _Attempt, StopReason | None]:
+    def _deadline(self, work: _ModuleWork, started: float) -> float:
+        """When everything but the final checks of the tests kept so far must end: they take the rest."""
+        kept = len(work.kept.units) if work.kept else 0
+        return started + max(0.0, self.config.budget_s - self.final_speed.reserve(kept, self.config.budget_s))
+
+    def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
+              started: float) -> Generator[_Request, _Attempt, StopReason | None]:
         """The module's prompts in order, each chosen after the previous one's outcome is known: the module
         (chunk by chunk, with feedback; after its docstring examples, run as tests), then one per function or
         method with uncovered lines, then one per surviving mutant; amplification (no model call) between.
-        Everything ends by ``deadline``: the model calls ``FINAL_AMPLIFY_SHARE`` of the budget before it, for
-        the amplification of what the last calls kept. Returns why it stopped."""
+        Everything ends by the deadline the final checks of the tests kept so far leave (each step takes it when
+        it starts): the model calls ``FINAL_AMPLIFY_SHARE`` of the budget before it, for the amplification of
+        what the last calls kept. Returns why it stopped."""
         cfg = self.config
         share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
-        model_deadline = deadline - (FINAL_AMPLIFY_SHARE * cfg.budget_s if cfg.amplify else 0.0)
-        coverage_deadline = started + (model_deadline - started) * (1 - share)
+        held_back = FINAL_AMPLIFY_SHARE * cfg.budget_s if cfg.amplify else 0.0
+
+        def model_deadline() -> float:
+            return self._deadline(work, started) - held_back
+
+        coverage_deadline = started + (model_deadline() - started) * (1 - share)
         self._seed(work, validator)
-        self._explore(work, validator, started + EXPLORE_SHARE * (model_deadline - started))
+        self._explore(work, validator, started + EXPLORE_SHARE * (model_deadline() - started))
         # max_calls 0: no model at all (its tokenizer neither), the steps above and amplification only.
         for chunk in split_source(work.source, budget, backend.count_tokens) if cfg.max_calls else []:
             yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code), coverage_deadline)
@@ -448,18 +476,23 @@ class Engine:
         stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
         # The model's tests build objects and pass values that exploration had not: methods get new receivers.
         now = time.perf_counter()
-        self._explore(work, validator, now + EXPLORE_SHARE * (model_deadline - now))
-        self._amplify(work, validator, model_deadline)
+        self._explore(work, validator, now + EXPLORE_SHARE * (model_deadline() - now))
+        self._amplify(work, validator, model_deadline())
         if cfg.mutation and work.kept:
-            stopped = yield from self._mutant_requests(work, validator, model_deadline)
+            stopped = yield from self._mutant_requests(work, validator, model_deadline())
         if (stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept) \
                 and not self._coverage_reached(work):
             # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
-            stopped = yield from self._target_requests(work, model_deadline, cfg.max_calls)
-        self._amplify(work, validator, deadline)
+            stopped = yield from self._target_requests(work, model_deadline(), cfg.max_calls)
+        self._amplify(work, validator, self._deadline(work, started))
         if stopped == StopReason.BUDGET_SECONDS and not self._coverage_reached(work):
             # What the last amplification left of its share goes to the model (a call is made only if it fits).
-            stopped = yield from self._target_requests(work, deadline, cfg.max_calls)
+            stopped = yield from self._target_requests(work, self._deadline(work, started), cfg.max_calls)
+        # Seconds no model call fits in (a large class's prompt at a slow machine's speed) go to calls not
+        # tried yet, and their variants, while that still finds new ground.
+        while not self._coverage_reached(work) and self._explore(
+                work, validator, self._deadline(work, started), FILL_CALLS_PER_TARGET):
+            self._amplify(work, validator, self._deadline(work, started))
         return stopped
 
     def _module_requests(self, work: _ModuleWork, chunk: SourceChunk, chunk_tokens: int,
@@ -660,6 +693,8 @@ class Engine:
             if not passing.kept_file:
                 return None
             run = validator.mutation_run(passing.kept_file, mutants)
+            # Only a run that got this far is what SandboxSpeed sizes: one that stopped above is cheaper.
+            self.sandbox_speed.update(len(file.units), time.perf_counter() - started)
             if run.error is not None:
                 return None
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
@@ -669,9 +704,7 @@ class Engine:
             chosen = greedy_cover([u for u in passing.kept if u in reliable], held_by, held)
             return _Gain(passing.kept_file, run, held_by, chosen) if chosen else None
         finally:
-            elapsed = time.perf_counter() - started
-            work.report.sandbox_seconds += elapsed
-            self.sandbox_speed.update(len(file.units), elapsed)
+            work.report.sandbox_seconds += time.perf_counter() - started
 
     def _keep_set(self, work: _ModuleWork, validator: CandidateValidator) -> None:
         """Keep the fewest tests that together run every line and branch, and kill every mutant, that the
@@ -806,14 +839,15 @@ class Engine:
             work.report.tests_from_docs = len(result.kept)
             self._keep(work, result)
 
-    def _explore(self, work: _ModuleWork, validator: CandidateValidator, deadline: float) -> None:
+    def _explore(self, work: _ModuleWork, validator: CandidateValidator, deadline: float,
+                 calls_per_target: int = CALLS_PER_TARGET) -> bool:
         """Calls of the functions and methods with lines not run yet, built from their signatures and the
         kept tests (no model call; calls not tried before, as many as fit before ``deadline``), their
         expectations observed: those that pass and run a line or branch that no kept test (and no other call
-        chosen before them) runs join the kept tests."""
+        chosen before them) runs join the kept tests. Whether any did."""
         limit = self.sandbox_speed.tests_fitting(deadline - time.perf_counter(), MAX_TESTS)
         if not self.config.explore or self.config.oracle != "observed" or limit < MIN_BUILT_TESTS:
-            return  # without the oracle, a placeholder expectation never passes
+            return False  # without the oracle, a placeholder expectation never passes
         missing = work.missing() if work.statements else {n for t in work.targets for n in t.lines}
         wanted = frozenset(t.qualname for t in work.targets if missing.intersection(t.lines))
         sources = [work.kept.source] if work.kept else []
@@ -823,22 +857,24 @@ class Engine:
         classes = {t.qualname.split(".")[0] for t in work.targets if "." in t.qualname}
         calls = explore(work.source, wanted, values, constructions(sources, classes), limit=limit,
                         pattern_strings=regex_examples(work.source), tried=frozenset(work.explored),
-                        named=argument_values(work.source, sources))
+                        named=argument_values(work.source, sources), calls_per_target=calls_per_target)
         if calls is None:
-            return
+            return False
         work.explored.update(body_key(node) for node in calls.unit_nodes.values())
         calls = import_missing_names(calls, work.source, work.selection.module.name)
         # No mutant: each call's lines and arcs.
         gain = self._new_ground(work, validator, calls, [], "calls built from signatures")
         if gain is None:
-            return
+            return False
         started = time.perf_counter()
         # Checked like a candidate, for the module's coverage (what is left to run, per line and branch).
         result = validator.validate(gain.file.prune(set(gain.chosen)), quick=True)
         work.report.sandbox_seconds += time.perf_counter() - started
-        if result.kept_file is not None:
-            work.report.tests_explored += len(result.kept)
-            self._keep(work, result)
+        if result.kept_file is None:
+            return False
+        work.report.tests_explored += len(result.kept)
+        self._keep(work, result)
+        return True
 
     def _workspace_relative(self, path: Path) -> str:
         """Where a generated file goes in the workspace: its place in the project, else under _utgen_out/."""

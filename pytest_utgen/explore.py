@@ -26,7 +26,7 @@ from .testfile import TestFile, body_key
 PREFIX = "test_explore_"
 MAX_TESTS = 150  # per module: they run in one child, each under a per-test time limit
 CALLS_PER_TARGET = 4
-_POOL = 6  # values per parameter a call picks from
+_POOL = 6  # values per parameter a call picks from, per CALLS_PER_TARGET calls
 _BASICS: dict[str, list[str]] = {
     "int": ["0", "1", "-1", "3", "10"],
     "float": ["0.0", "1.5", "-2.5"],
@@ -73,8 +73,8 @@ _MAX_ARGUMENT = 80  # characters: a longer literal argument is not worth passing
 def explore(module_source: str, wanted: frozenset[str], values: dict[type, list] | None = None,
             built: dict[str, list[str]] | None = None, limit: int = MAX_TESTS,
             pattern_strings: list[str] = (), tried: frozenset[str] = frozenset(),
-            named: dict[str, list[str]] | None = None) -> TestFile | None:
-    """A test file (no imports yet: the engine adds the module's names) with up to ``CALLS_PER_TARGET`` calls
+            named: dict[str, list[str]] | None = None, calls_per_target: int = CALLS_PER_TARGET) -> TestFile | None:
+    """A test file (no imports yet: the engine adds the module's names) with up to ``calls_per_target`` calls
     of each public function and method named in ``wanted`` (``f``, ``Cls.meth``; ``Cls.__init__`` for the
     constructor), each asserted against a placeholder, at most ``limit`` in all (every target's first call
     before any target's second); None when there is nothing to call. ``values``: the ints, floats, strings
@@ -84,11 +84,12 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
     before anything else for a parameter of that name. A call whose body (``testfile.body_key``) is in ``tried``
     is left out. Calls are the same for the same inputs."""
     pools = {kind: list(_BASICS[kind]) for kind in _BASICS}
+    depth = 3 * max(1, calls_per_target // CALLS_PER_TARGET)  # given values tried per kind: more with more calls
     for kind, pooled in (values or {}).items():
         name = {int: "int", float: "float", str: "str", bytes: "bytes"}.get(kind)
         if name:
-            pools[name] = _unique([repr(v) for v in pooled[:3]] + pools[name])
-    pools["str"] = _unique([repr(v) for v in pattern_strings[:3]] + pools["str"])
+            pools[name] = _unique([repr(v) for v in pooled[:depth]] + pools[name])
+    pools["str"] = _unique([repr(v) for v in pattern_strings[:depth]] + pools["str"])
     pools.update({_NAMED + name: texts for name, texts in (named or {}).items()})
     tree = ast.parse(module_source)
     tests: list[str] = []
@@ -96,9 +97,9 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted \
                 and not node.name.startswith("_") and not _changes_the_call(node):
             tests.extend((node.name.lower(), [f"assert {_result(node, f'{node.name}({args})')} == None"])
-                         for args in _calls(node, node.name, pools, bound=False))
+                         for args in _calls(node, node.name, pools, bound=False, most=calls_per_target))
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            tests.extend(_class_tests(node, wanted, pools, (built or {}).get(node.name, [])))
+            tests.extend(_class_tests(node, wanted, pools, (built or {}).get(node.name, []), calls_per_target))
     tests = [(name, body) for name, body in tests if _body_key(body) not in tried]
     named: list[str] = []
     taken: set[str] = set()
@@ -196,12 +197,12 @@ def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -
 
 
 def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, list[str]],
-                 built: list[str]) -> list[tuple[str, list[str]]]:
+                 built: list[str], most: int) -> list[tuple[str, list[str]]]:
     methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
     init = methods.get("__init__")
     makers = list(built)
     if init is not None:
-        makers += [f"{node.name}({args})" for args in _calls(init, node.name, pools, bound=True)]
+        makers += [f"{node.name}({args})" for args in _calls(init, node.name, pools, bound=True, most=most)]
     elif not makers:
         makers = [f"{node.name}()"]
     makers = _unique(makers)
@@ -209,7 +210,7 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, li
     tests: list[tuple[str, list[str]]] = []
     if f"{node.name}.__init__" in wanted:
         # What the constructor stored: vars() of the object is a dict, literal when its fields are.
-        tests.extend((f"{prefix}_init", [f"assert vars({maker}) == None"]) for maker in makers[:CALLS_PER_TARGET])
+        tests.extend((f"{prefix}_init", [f"assert vars({maker}) == None"]) for maker in makers[:most])
     for name, method in methods.items():
         if name.startswith("_") or f"{node.name}.{name}" not in wanted:
             continue
@@ -217,14 +218,14 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, li
         if decorators & {"staticmethod", "classmethod"}:
             bound = "classmethod" in decorators
             tests.extend((f"{prefix}_{name}", [f"assert {node.name}.{name}({args}) == None"])
-                         for args in _calls(method, f"{node.name}.{name}", pools, bound=bound))
+                         for args in _calls(method, f"{node.name}.{name}", pools, bound=bound, most=most))
         elif "property" in decorators:
             tests.extend((f"{prefix}_{name}", [f"obj = {maker}", f"assert obj.{name} == None"])
-                         for maker in makers[:CALLS_PER_TARGET])
+                         for maker in makers[:most])
         elif not _changes_the_call(method):
-            calls = _calls(method, f"{node.name}.{name}", pools, bound=True)
+            calls = _calls(method, f"{node.name}.{name}", pools, bound=True, most=most)
             # Each argument list on another object, and each object at least once.
-            for number in range(max(len(calls), min(len(makers), CALLS_PER_TARGET))):
+            for number in range(max(len(calls), min(len(makers), most))):
                 call = _result(method, f"obj.{name}({calls[number % len(calls)]})")
                 tests.append((f"{prefix}_{name}", [f"obj = {makers[number % len(makers)]}", f"assert {call} == None"]))
     return tests
@@ -239,18 +240,19 @@ def _changes_the_call(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 
 def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: dict[str, list[str]],
-           bound: bool) -> list[str]:
-    """Up to ``CALLS_PER_TARGET`` distinct argument lists for ``function`` (as source, without parentheses):
+           bound: bool, most: int) -> list[str]:
+    """Up to ``most`` distinct argument lists for ``function`` (as source, without parentheses):
     the first with each required parameter's most likely value, the rest drawn at random (seeded by ``key``),
     some with optional parameters given too."""
     arguments = function.args
     positional = (arguments.posonlyargs + arguments.args)[1 if bound else 0:]
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
-    options = [(a, d, _values(a, d, pools)) for a, d in zip(positional, defaults)]
-    keyword_only = [(a, d, _values(a, d, pools)) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    width = _POOL * max(1, most // CALLS_PER_TARGET)  # more calls draw from more values
+    options = [(a, d, _values(a, d, pools, width)) for a, d in zip(positional, defaults)]
+    keyword_only = [(a, d, _values(a, d, pools, width)) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
     rng = random.Random(zlib.crc32(key.encode()))
     calls: list[str] = []
-    for attempt in range(CALLS_PER_TARGET * 3):
+    for attempt in range(most * 3):
         parts: list[str] = []
         optional = attempt > 0 and rng.random() < 0.5
         for arg, default, choices in options:
@@ -258,19 +260,19 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: di
                 break  # positional: the ones after an omitted one are omitted too
             parts.append(choices[0] if attempt == 0 else rng.choice(choices))
         if arguments.vararg is not None and attempt > 0:
-            parts.extend(rng.choice(_values(arguments.vararg, None, pools)) for _ in range(rng.randint(0, 2)))
+            parts.extend(rng.choice(_values(arguments.vararg, None, pools, width)) for _ in range(rng.randint(0, 2)))
         for arg, default, choices in keyword_only:
             if default is None or (optional and rng.random() < 0.5):
                 parts.append(f"{arg.arg}={choices[0] if attempt == 0 else rng.choice(choices)}")
         call = ", ".join(parts)
         if call not in calls:
             calls.append(call)
-        if len(calls) >= CALLS_PER_TARGET:
+        if len(calls) >= most:
             break
     return calls
 
 
-def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]]) -> list[str]:
+def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]], width: int) -> list[str]:
     """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say."""
     kinds: list[str] = []
     if arg.annotation is not None:
@@ -284,7 +286,7 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]])
     elif isinstance(default, (ast.List, ast.Dict, ast.Tuple, ast.Set)):
         kinds.append({ast.List: "list", ast.Dict: "dict", ast.Tuple: "tuple", ast.Set: "set"}[type(default)])
     # What tests pass to a parameter of this name (in any function of the module) is what it takes.
-    named = pools.get(_NAMED + arg.arg, [])[:_POOL]
+    named = pools.get(_NAMED + arg.arg, [])[:width]
     name = arg.arg.lower()
     kinds += [kind for kind, names in _NAMES.items() if name in names or name.rstrip("s") in names]
     if not kinds and name.endswith(_STRING_SUFFIXES):
@@ -295,8 +297,8 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]])
         kinds = list(_ANY)
     values: list[str] = list(named)
     for kind in _unique(kinds):
-        values.extend(pools[kind][:_POOL])
-    return _unique(values)[: _POOL * 2]
+        values.extend(pools[kind][:width])
+    return _unique(values)[: width * 2]
 
 
 def _result(function: ast.FunctionDef | ast.AsyncFunctionDef, call: str) -> str:

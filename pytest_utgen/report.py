@@ -87,6 +87,7 @@ class ModuleReport:
     prompt_seconds: float = 0.0  # of model_seconds, processing prompts (llama.cpp in-process only)
     decode_seconds: float = 0.0  # of model_seconds, generating tokens
     sandbox_seconds: float = 0.0
+    final_seconds: float = 0.0  # the kept file's final checks (reruns, keep set, mutation score)
     expectations_adopted: int = 0
     tests_from_docs: int = 0  # of the tests kept before the keep set, the module's docstring examples
     tests_explored: int = 0  # of the tests kept before the keep set, calls built from signatures (no model call)

@@ -14,7 +14,7 @@ import pytest
 from conftest import GOOD_REPLIES, module_of, snapshot
 
 from pytest_utgen.config import load_config
-from pytest_utgen.engine import Engine, ModelSpeed
+from pytest_utgen.engine import Engine, FinalCheckSpeed, ModelSpeed
 from pytest_utgen.generate import Completion
 from pytest_utgen.report import PromptKind, StopReason
 from pytest_utgen.writer import is_generated_file, read_provenance
@@ -484,3 +484,11 @@ def test_model_calls_end_before_the_budget_and_replies_are_cut_to_what_fits(exam
     assert pricing.seconds <= budget
     sent = [r["max_tokens"] for r in server.requests]
     assert max(sent) <= 768 and min(sent) < 768  # near the deadline, a shorter reply is asked for
+
+
+def test_the_final_checks_reserve_grows_with_the_kept_tests_at_the_speed_last_measured():
+    speed = FinalCheckSpeed(start=3.0, per_test=0.25)
+    assert speed.reserve(0, 90) == 3.0 and speed.reserve(40, 90) == 13.0
+    assert speed.reserve(200, 90) == pytest.approx(27.0)  # never more than 30 % of the budget
+    speed.update(85, 18.3)  # humanize.number's final checks: 85 tests in 18.3 s
+    assert speed.per_test == pytest.approx(0.18) and speed.reserve(85, 300) == pytest.approx(18.3)

@@ -97,6 +97,14 @@ def test_a_limit_takes_every_target_s_first_call_before_any_target_s_second():
         PREFIX + "scale_2", PREFIX + "greet_2"}
 
 
+def test_more_calls_per_target_begin_with_the_same_calls():
+    four = _tests(explore(MODULE, frozenset({"greet", "Account.deposit"})))
+    more = _tests(explore(MODULE, frozenset({"greet", "Account.deposit"}), calls_per_target=8))
+    assert len(four) == 2 * CALLS_PER_TARGET and len(more) > len(four)
+    # Each target's first call has every parameter's likeliest value, however many calls follow it.
+    assert more[PREFIX + "greet_1"] == four[PREFIX + "greet_1"]
+
+
 def test_calls_tried_before_are_left_out_before_the_limit():
     first = explore(MODULE, EVERYTHING, limit=7)
     tried = frozenset(body_key(node) for node in first.unit_nodes.values())
@@ -158,6 +166,38 @@ def test_the_engine_keeps_only_calls_that_pass_and_add_coverage_with_no_model(tm
     assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
 
 
+CODES = '''
+def kind(n: int):
+    if n == 0:
+        return "zero"
+    if n == 1:
+        return "one"
+    if n == -1:
+        return "minus one"
+    if n == 2:
+        return "two"
+    if n == 10:
+        return "ten"
+    return "other"
+'''
+
+
+def test_seconds_no_model_call_fits_in_go_to_more_calls_per_target(tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'codes'\n")
+    (project / "codes.py").write_text(CODES)
+    config = load_config(project, {"endpoint": "http://127.0.0.1:9/v1", "max_calls": 0, "reruns": 1,
+                                   "amplify": False, "mutation": False, "budget_s": 60, "target_coverage": 100,
+                                   "paths": [str(project / "codes.py")]})
+    module = Engine(config, select_all=True).run().modules[0]
+    # Four calls at first, a fifth with the values they pass (1, 0, 10 before the module's neighbours of
+    # its constants); the seconds left explore further, with more of the values.
+    assert module.model_calls == 0 and module.tests_explored > CALLS_PER_TARGET + 1
+    kept = (project / "tests" / "utgen" / "test_codes.py").read_text()
+    assert "kind(2) == 'two'" in kept and module.line_after == 100 and module.seconds < config.budget_s
+
+
 THERMO = '''
 class Reading:
     def __init__(self, spec):
@@ -200,10 +240,11 @@ def test_after_the_target_pass_methods_are_explored_on_the_objects_the_model_s_t
 def test_exploration_makes_only_the_calls_that_fit_in_its_share_of_the_budget(tmp_path):
     _, config = _bank_project(tmp_path, budget_s=15)
     engine = Engine(config, select_all=True)
-    # 10 s for the final checks, 15 % for the last amplification, 30 % of what is left for exploration: about
-    # 0.8 s, less than a child run's start.
+    # Before the first model call, exploration has 30 % of what the final checks (3 s at first) and the last
+    # amplification (15 %) leave: under 3 s, about what a child run's start takes. The seconds left after the
+    # model's turn (none here: max_calls 0) go to exploration too, within what the final checks leave.
     module = engine.run().modules[0]
-    assert module.tests_explored == 0 and module.sandbox_seconds < 5 and module.seconds < config.budget_s
+    assert module.seconds < config.budget_s and module.final_seconds > 0
     assert engine.sandbox_speed.tests_fitting(0.8, MAX_TESTS) == 0
 
 
