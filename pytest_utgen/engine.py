@@ -156,7 +156,8 @@ class FinalCheckSpeed:
         return min(self.start + self.per_test * tests, FINAL_RESERVE_SHARE * budget_s)
 
     def update(self, tests: int, seconds: float) -> None:
-        self.per_test = max(0.02, (seconds - self.start) / tests)
+        if tests >= 10:  # fewer: the start is most of it, and the cost per test it gives is noise
+            self.per_test = max(0.02, (seconds - self.start) / tests)
 
 
 @dataclass
