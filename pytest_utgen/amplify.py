@@ -30,7 +30,7 @@ from itertools import zip_longest
 
 from .oracle import MARK
 from .prompt import node_span
-from .testfile import TestFile, body_key
+from .testfile import TestFile, body_key, nodes_of
 
 MAX_VARIANTS = 150  # per amplification: they run in one child, each under a per-test time limit
 SUFFIX = "_amp"
@@ -126,16 +126,11 @@ def passed_values(sources: list[str]) -> dict[type, list]:
     """The ints, floats, strings and bytes the given tests pass in (not what they expect), most used first:
     a value one test builds (a valid date string, a template) is worth trying in another's call."""
     counts: Counter = Counter()
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-                counts.update(n.value for n in input_literals(node) if isinstance(n, ast.Constant)
-                              and type(n.value) in (int, float, str, bytes)
-                              and not (isinstance(n.value, (str, bytes)) and len(n.value) > 2 * _MAX_STRING))
+    for node in nodes_of(sources):
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            counts.update(n.value for n in input_literals(node) if isinstance(n, ast.Constant)
+                          and type(n.value) in (int, float, str, bytes)
+                          and not (isinstance(n.value, (str, bytes)) and len(n.value) > 2 * _MAX_STRING))
     found: dict[type, list] = {int: [], float: [], str: [], bytes: []}
     for value, _ in counts.most_common():
         bucket = found[type(value)]

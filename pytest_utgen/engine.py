@@ -147,8 +147,8 @@ class FinalCheckSpeed:
     """Seconds a module's final checks take: a start plus a cost per kept test (each runs alone, then the file
     runs in new interpreters and against the mutants), the latter from the last module's checks."""
 
-    start: float = 3.0
-    per_test: float = 0.25  # humanize.number's 85 tests took 18 s on the 2-core build machine
+    start: float = 5.0  # the run of the file, two more in new interpreters, its mutation run
+    per_test: float = 0.2  # humanize.number's 84 tests took 18-25 s on the 2-core build machine
 
     def reserve(self, tests: int, budget_s: float) -> float:
         """Seconds to hold back for the final checks of ``tests`` kept tests: at most ``FINAL_RESERVE_SHARE``

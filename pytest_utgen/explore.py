@@ -21,7 +21,7 @@ import random
 import zlib
 from collections import Counter
 
-from .testfile import TestFile, body_key
+from .testfile import TestFile, body_key, nodes_of
 
 PREFIX = "test_explore_"
 MAX_TESTS = 150  # per module: they run in one child, each under a per-test time limit
@@ -133,19 +133,14 @@ def constructions(test_sources: list[str], classes: set[str]) -> dict[str, list[
     """Per class named in ``classes``, the calls of it that the given tests make with literal arguments only
     (``Week(2011, 8)``), shortest first: an object the code accepts, to call methods on."""
     found: dict[str, list[str]] = {}
-    for source in test_sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes \
-                    and all(_is_literal(a) for a in [*node.args, *(k.value for k in node.keywords)]) \
-                    and all(k.arg for k in node.keywords):
-                text = ast.unparse(node)
-                bucket = found.setdefault(node.func.id, [])
-                if text not in bucket:
-                    bucket.append(text)
+    for node in nodes_of(test_sources):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes \
+                and all(_is_literal(a) for a in [*node.args, *(k.value for k in node.keywords)]) \
+                and all(k.arg for k in node.keywords):
+            text = ast.unparse(node)
+            bucket = found.setdefault(node.func.id, [])
+            if text not in bucket:
+                bucket.append(text)
     return {cls: sorted(texts, key=len)[:3] for cls, texts in found.items()}
 
 
@@ -166,23 +161,17 @@ def argument_values(module_source: str, test_sources: list[str]) -> dict[str, li
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             signatures.setdefault(node.name, []).append(_parameters(node, bound=False))
     counts: dict[str, Counter[str]] = {}
-    for source in test_sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
+    for call in nodes_of(test_sources):
+        if not isinstance(call, ast.Call):
             continue
-        for call in ast.walk(tree):
-            if not isinstance(call, ast.Call):
-                continue
-            called = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
-            for positional, keywords in signatures.get(called, []):
-                pairs = list(zip(positional, call.args)) + [(k.arg, k.value) for k in call.keywords
-                                                             if k.arg in keywords]
-                for parameter, value in pairs:
-                    if not isinstance(value, ast.Starred) and _is_literal(value):
-                        text = ast.unparse(value)
-                        if len(text) <= _MAX_ARGUMENT:
-                            counts.setdefault(parameter, Counter())[text] += 1
+        called = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        for positional, keywords in signatures.get(called, []):
+            pairs = list(zip(positional, call.args)) + [(k.arg, k.value) for k in call.keywords if k.arg in keywords]
+            for parameter, value in pairs:
+                if not isinstance(value, ast.Starred) and _is_literal(value):
+                    text = ast.unparse(value)
+                    if len(text) <= _MAX_ARGUMENT:
+                        counts.setdefault(parameter, Counter())[text] += 1
     return {parameter: [text for text, _ in counted.most_common()] for parameter, counted in counts.items()}
 
 

@@ -27,6 +27,16 @@ def body_key(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return ast.dump(ast.Module(body=node.body, type_ignores=[]))
 
 
+def nodes_of(sources: list[str]):
+    """Every syntax node of each of ``sources`` that parses (one that does not is skipped)."""
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        yield from ast.walk(tree)
+
+
 @dataclass(frozen=True)
 class TestFile:
     """One test file. Two values are equal when their texts are."""

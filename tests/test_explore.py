@@ -240,7 +240,7 @@ def test_after_the_target_pass_methods_are_explored_on_the_objects_the_model_s_t
 def test_exploration_makes_only_the_calls_that_fit_in_its_share_of_the_budget(tmp_path):
     _, config = _bank_project(tmp_path, budget_s=15)
     engine = Engine(config, select_all=True)
-    # Before the first model call, exploration has 30 % of what the final checks (3 s at first) and the last
+    # Before the first model call, exploration has 30 % of what the final checks (5 s at first) and the last
     # amplification (15 %) leave: under 3 s, about what a child run's start takes. The seconds left after the
     # model's turn (none here: max_calls 0) go to exploration too, within what the final checks leave.
     module = engine.run().modules[0]
