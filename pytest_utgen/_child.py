@@ -32,6 +32,9 @@ from .mutate import SWITCH, Mutant, schemata
 from .oracle import OBSERVE
 
 
+ALONE_KILL_GRACE = 5.0  # seconds past a test's time limit before its fork in an alone run is killed
+
+
 class ResultStream:
     """pytest plugin: shuffles items (when seeded), guards each test and appends one JSON line per event."""
 
@@ -181,6 +184,50 @@ class MutantRunner:
             self.stream.emit(event="test_lines", nodeid=nodeid, lines=sorted(lines), arcs=arcs)
         data.set_query_context(None)
         return lines_of
+
+
+class AloneRunner:
+    """pytest plugin replacing the run loop: each test in a fork of this process made after collection, so it
+    runs as it would alone (no other test ran before it in its process), for the cost of a fork rather than of
+    a pytest session per test. A test's fork that outlives its time limit (a hang its alarm cannot break) is
+    killed; with no report from it, the test counts as crashed."""
+
+    def __init__(self, stream: ResultStream):
+        self.stream = stream
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        from _pytest.runner import runtestprotocol
+
+        for item in session.items:
+            self.stream.emit(event="start", nodeid=item.nodeid)
+            with self.stream.guard.trusted():
+                pid = os.fork()
+            if pid == 0:
+                status = 0
+                try:
+                    with self.stream.guard.running(item.nodeid), time_limit(self.stream.test_seconds):
+                        runtestprotocol(item, nextitem=None, log=True)
+                except BaseException:  # noqa: BLE001 - whatever it was, the fork ends here
+                    status = 1
+                finally:
+                    self.stream.handle.flush()
+                    os._exit(status)
+            self._wait(pid)
+        return True
+
+    def _wait(self, pid: int) -> None:
+        if not self.stream.test_seconds:
+            os.waitpid(pid, 0)
+            return
+        ends = time.monotonic() + self.stream.test_seconds + ALONE_KILL_GRACE
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > ends:
+                with self.stream.guard.trusted():
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return
+            time.sleep(0.002)
 
 
 def _raise_timeout(signum, frame):
@@ -342,6 +389,8 @@ def main(spec_path: str) -> int:
         cov.start()
     if mutation:
         plugins.append(MutantRunner(stream, mutants, mutation["path"], mutation["seconds"], cov))
+    elif spec.get("alone"):
+        plugins.append(AloneRunner(stream))
     try:
         code = pytest.main(spec["args"], plugins=plugins)
     finally:

@@ -148,7 +148,7 @@ class FinalCheckSpeed:
     runs in new interpreters and against the mutants), the latter from the last module's checks."""
 
     start: float = 5.0  # the run of the file, two more in new interpreters, its mutation run
-    per_test: float = 0.2  # humanize.number's 84 tests took 18-25 s on the 2-core build machine
+    per_test: float = 0.1  # humanize.number's 84 tests took 11.7 s on the 2-core build machine
 
     def reserve(self, tests: int, budget_s: float) -> float:
         """Seconds to hold back for the final checks of ``tests`` kept tests: at most ``FINAL_RESERVE_SHARE``

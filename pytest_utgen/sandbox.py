@@ -301,6 +301,7 @@ class Workspace:
         order_seed: int | None = None,
         test_seconds: float | None = None,
         fresh: bool = False,
+        alone: bool = False,
     ) -> RunResult:
         """Run pytest on ``targets`` (paths or node ids inside the workspace) in a child process.
 
@@ -310,6 +311,7 @@ class Workspace:
         ends ``Outcome.UNSAFE``. ``coverage_of`` names source dirs to measure (line + branch); a test still
         running after ``test_seconds`` is stopped and fails. ``fresh``: a new interpreter, not a fork of the
         warm worker (forks share one memory layout, so object ids and default reprs repeat across them).
+        ``alone``: each test in its own fork of the child, made after collection, as if it ran alone.
         """
         run_dir = self.scratch / f"run{next(self._run_ids)}"
         run_dir.mkdir()
@@ -321,6 +323,7 @@ class Workspace:
             "test_seconds": test_seconds,
             "args": [*targets, *self._pytest_options(run_dir)],
             "coverage": None,
+            "alone": alone,
         }
         if coverage_of is not None:
             spec["coverage"] = _coverage_spec(run_dir, coverage_of)

@@ -369,15 +369,11 @@ class CandidateValidator:
         return result
 
     def _fails_alone(self, file: TestFile, units: set[str]) -> set[str]:
-        """Units that fail when run by themselves (they relied on another test's side effects)."""
+        """Units that fail when run by themselves (they relied on another test's side effects): one child
+        run, each test in a fork of it made after collection, under the time limit a run of its own had."""
         self.workspace.add_file(self.relative_path, file.source)
-
-        def run_one(unit: str) -> tuple[str, bool]:
-            run = self.workspace.run_pytest(
-                [f"{self.relative_path}::{unit}"], timeout=self.timeout, memory_limit_mb=self.memory_limit_mb
-            )
-            outcomes = [o.outcome for o in run.outcomes.values()]
-            return unit, bool(outcomes) and all(o == Outcome.PASSED for o in outcomes)
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return {unit for unit, ok in pool.map(run_one, sorted(units)) if not ok}
+        run = self.workspace.run_pytest([self.relative_path], timeout=self.timeout * max(1, len(units)),
+                                        memory_limit_mb=self.memory_limit_mb, test_seconds=self.timeout, alone=True)
+        passed = {unit_of(n) for n, o in run.outcomes.items() if o.outcome == Outcome.PASSED}
+        failed = {unit_of(n) for n, o in run.outcomes.items() if o.outcome != Outcome.PASSED}
+        return {unit for unit in units if unit not in passed or unit in failed}

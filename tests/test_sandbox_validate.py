@@ -155,6 +155,27 @@ def test_a_hanging_test_is_killed_and_the_finished_ones_are_kept(workspace):
     assert "tests/test_h.py::test_after" not in result.outcomes
 
 
+def test_an_alone_run_gives_each_test_a_fork_made_after_collection(workspace):
+    workspace.add_file("tests/test_a.py", (
+        "import os, signal\n\nSTATE = []\n\n"
+        "def test_sets():\n    STATE.append(1)\n    assert STATE == [1]\n\n"
+        "def test_needs():\n    assert STATE == [1]\n\n"
+        "def test_exits():\n    os._exit(0)\n\n"
+        "def test_hangs():\n    while True:\n        pass\n\n"
+        "def test_hangs_past_its_alarm():\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+        "    while True:\n        pass\n\n"
+        "def test_after():\n    assert not STATE\n"
+    ))
+    result = workspace.run_pytest(["tests/test_a.py"], timeout=60, memory_limit_mb=1024, test_seconds=1, alone=True)
+    outcomes = {nodeid.split("::")[1]: case.outcome for nodeid, case in result.outcomes.items()}
+    # No test sees another's state; a test that ends its process, or outlives its limit with the alarm blocked
+    # (killed 5 s later), leaves no report; the tests after it still run.
+    assert outcomes == {"test_sets": Outcome.PASSED, "test_needs": Outcome.FAILED, "test_exits": Outcome.CRASHED,
+                        "test_hangs": Outcome.FAILED, "test_hangs_past_its_alarm": Outcome.CRASHED,
+                        "test_after": Outcome.PASSED}
+    assert "TestTimeout" in result.outcomes["tests/test_a.py::test_hangs"].message and not result.timed_out
+
+
 def test_memory_limit_turns_a_runaway_allocation_into_a_failure(workspace):
     workspace.add_file("tests/test_m.py", (
         "def test_eat():\n    chunks = []\n    while True:\n        chunks.append(bytearray(50_000_000))\n\n"
