@@ -244,7 +244,9 @@ def test_exploration_makes_only_the_calls_that_fit_in_its_share_of_the_budget(tm
     # amplification (15 %) leave: under 3 s, about what a child run's start takes. The seconds left after the
     # model's turn (none here: max_calls 0) go to exploration too, within what the final checks leave.
     module = engine.run().modules[0]
-    assert module.seconds < config.budget_s and module.final_seconds > 0
+    # Each step is sized to the seconds it has, at the speeds measured so far: the budget holds to within a
+    # step's misestimate (about 1 s of 15 here, more on a loaded machine).
+    assert module.seconds < 1.2 * config.budget_s and module.final_seconds > 0
     assert engine.sandbox_speed.tests_fitting(0.8, MAX_TESTS) == 0
 
 
