@@ -78,7 +78,9 @@ class ResultStream:
         except Exception:  # noqa: BLE001 - a comparison that raises is simply not a match
             matched = False
         text, imports = observed_expression(value) or (None, [])
-        self.emit(event="observed", nodeid=self.guard.test, line=line, value=text, imports=imports, matched=matched)
+        kind = None if text is not None else _nameable_type(type(value))
+        self.emit(event="observed", nodeid=self.guard.test, line=line, value=text, imports=imports, matched=matched,
+                  value_type=kind)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -353,6 +355,17 @@ def faithful_repr(value) -> str | None:
         return None
     # A subclass of a builtin (a tuple subclass, say) compares equal to the literal: the assert holds.
     return text if isinstance(value, type(back)) and back == value and len(text) <= 300 else None
+
+
+def _nameable_type(kind: type) -> str | None:
+    """``_type_name(kind)`` when a test can name the type: a builtin, or a class its module holds under its
+    qualified name (not a class made inside a function, not ``generator``)."""
+    if kind.__module__ == "builtins":
+        return kind.__qualname__ if getattr(builtins, kind.__qualname__, None) is kind else None
+    target = sys.modules.get(kind.__module__)
+    for part in kind.__qualname__.split("."):
+        target = getattr(target, part, None)
+    return _type_name(kind) if target is kind else None
 
 
 def _type_name(kind: type) -> str:

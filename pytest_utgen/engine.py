@@ -856,7 +856,8 @@ class Engine:
         for kind, pooled in passed_values(sources).items():
             values[kind] = list(dict.fromkeys(pooled + values.get(kind, [])))
         classes = {t.qualname.split(".")[0] for t in work.targets if "." in t.qualname}
-        calls = explore(work.source, wanted, values, constructions(sources, classes), limit=limit,
+        functions = frozenset(t.qualname for t in work.targets if "." not in t.qualname)
+        calls = explore(work.source, wanted, values, constructions(sources, classes, functions), limit=limit,
                         pattern_strings=regex_examples(work.source), tried=frozenset(work.explored),
                         named=argument_values(work.source, sources), calls_per_target=calls_per_target)
         if calls is None:

@@ -5,7 +5,8 @@ Each public function or method that still has lines no test runs gets a few call
 from what the signature says (an annotation, a default's type, what a parameter's name usually holds),
 the values the module itself uses (strings its regular expressions match first) and the values the kept
 tests pass in. A method is called on an object
-built the way a kept test builds one, else from its class's ``__init__`` signature. Every call is asserted
+built the way a kept test builds one, else from its class's ``__init__`` signature; a special method through
+the syntax that calls it (``a == b``, ``len(a)``, ``a[k]``, ``hash(a)``). Every call is asserted
 ``== None``, a placeholder: the observed-value oracle replaces it with what the code returned, or wraps the
 call in ``pytest.raises`` of what it raised (a ``TypeError`` says the arguments were wrong, and that test
 is dropped). The engine keeps a call only if it passes and runs a line or branch no kept test runs; the
@@ -17,9 +18,13 @@ tried before.
 from __future__ import annotations
 
 import ast
+import builtins
+import copy
 import random
 import zlib
 from collections import Counter
+from dataclasses import dataclass, field
+from itertools import zip_longest
 
 from .testfile import TestFile, body_key, nodes_of
 
@@ -66,7 +71,6 @@ _ANY = ["int", "str", "list", "dict", "none"]
 _CALL_CHANGING_DECORATORS = {"contextmanager", "asynccontextmanager", "overload", "fixture", "abstractmethod",
                              "setter", "deleter", "property", "cached_property", "staticmethod", "classmethod"}
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
-_NAMED = "param:"  # a pool of the values tests pass to the parameter of that name
 _MAX_ARGUMENT = 80  # characters: a longer literal argument is not worth passing elsewhere
 
 
@@ -83,14 +87,13 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
     any other string; ``named``: per parameter name, values tests pass to it (:func:`argument_values`), tried
     before anything else for a parameter of that name. A call whose body (``testfile.body_key``) is in ``tried``
     is left out. Calls are the same for the same inputs."""
-    pools = {kind: list(_BASICS[kind]) for kind in _BASICS}
+    pools = _Pools(named=dict(named or {}))
     depth = 3 * max(1, calls_per_target // CALLS_PER_TARGET)  # given values tried per kind: more with more calls
     for kind, pooled in (values or {}).items():
         name = {int: "int", float: "float", str: "str", bytes: "bytes"}.get(kind)
         if name:
-            pools[name] = _unique([repr(v) for v in pooled[:depth]] + pools[name])
-    pools["str"] = _unique([repr(v) for v in pattern_strings[:depth]] + pools["str"])
-    pools.update({_NAMED + name: texts for name, texts in (named or {}).items()})
+            pools.kinds[name] = _unique([repr(v) for v in pooled[:depth]] + pools.kinds[name])
+    pools.kinds["str"] = _unique([repr(v) for v in pattern_strings[:depth]] + pools.kinds["str"])
     tree = ast.parse(module_source)
     tests: list[str] = []
     for node in tree.body:
@@ -101,7 +104,7 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             tests.extend(_class_tests(node, wanted, pools, (built or {}).get(node.name, []), calls_per_target))
     tests = [(name, body) for name, body in tests if _body_key(body) not in tried]
-    named: list[str] = []
+    functions: list[str] = []
     taken: set[str] = set()
     for name, body in _in_turn(tests, limit):
         test_name, number = f"{PREFIX}{name}_1", 1
@@ -109,8 +112,17 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
             number += 1
             test_name = f"{PREFIX}{name}_{number}"
         taken.add(test_name)
-        named.append(f"def {test_name}():\n" + "\n".join("    " + line for line in body))
-    return TestFile("\n\n\n".join(named) + "\n") if named else None
+        functions.append(f"def {test_name}():\n" + "\n".join("    " + line for line in body))
+    return TestFile("\n\n\n".join(functions) + "\n") if functions else None
+
+
+@dataclass
+class _Pools:
+    """The values calls draw from, as source: per kind of value, and per parameter name (what the kept tests
+    pass to a parameter of that name, tried first for it)."""
+
+    kinds: dict[str, list[str]] = field(default_factory=lambda: {kind: list(v) for kind, v in _BASICS.items()})
+    named: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _body_key(body: list[str]) -> str:
@@ -129,19 +141,63 @@ def _in_turn(tests: list[tuple[str, list[str]]], limit: int) -> list[tuple[str, 
     return [tests[index] for index in chosen]
 
 
-def constructions(test_sources: list[str], classes: set[str]) -> dict[str, list[str]]:
-    """Per class named in ``classes``, the calls of it that the given tests make with literal arguments only
-    (``Week(2011, 8)``), shortest first: an object the code accepts, to call methods on."""
-    found: dict[str, list[str]] = {}
+def constructions(test_sources: list[str], classes: set[str],
+                  names: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Per class named in ``classes``, expressions that build one, from the given tests: the calls of it with
+    literal arguments only (``Week(2011, 8)``), and what a test asserts is an instance of it
+    (``assert isinstance(getattr(obj, 'name'), Query)`` after ``obj = Query()``: ``getattr(Query(), 'name')``),
+    a test's variables put in where they use only the classes, ``names`` (the module's functions) and builtins.
+    Up to three of each kind, shortest first, taken in turn: objects the code accepts, to call methods on."""
+    literal: dict[str, list[str]] = {}
+    observed: dict[str, list[str]] = {}
     for node in nodes_of(test_sources):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes \
                 and all(_is_literal(a) for a in [*node.args, *(k.value for k in node.keywords)]) \
                 and all(k.arg for k in node.keywords):
-            text = ast.unparse(node)
-            bucket = found.setdefault(node.func.id, [])
-            if text not in bucket:
-                bucket.append(text)
-    return {cls: sorted(texts, key=len)[:3] for cls, texts in found.items()}
+            literal.setdefault(node.func.id, []).append(ast.unparse(node))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for cls, text in _asserted_instances(node, classes, classes | names):
+                observed.setdefault(cls, []).append(text)
+    found = {}
+    for cls in literal.keys() | observed.keys():
+        firsts = [sorted(_unique(kind.get(cls, [])), key=len)[:3] for kind in (literal, observed)]
+        found[cls] = [text for pair in zip_longest(*firsts) for text in pair if text is not None]
+    return found
+
+
+def _asserted_instances(function: ast.FunctionDef | ast.AsyncFunctionDef, classes: set[str],
+                        names: set[str]) -> list[tuple[str, str]]:
+    """(class, expression) for each ``assert isinstance(expression, Class)`` of ``function`` whose expression,
+    with the variables assigned once before it put in, names nothing but ``names`` and builtins."""
+    assigned: dict[str, ast.expr] = {}
+    counts = Counter(target.id for statement in function.body if isinstance(statement, ast.Assign)
+                     for target in statement.targets if isinstance(target, ast.Name))
+    found = []
+    for statement in function.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name) and counts[statement.targets[0].id] == 1:
+            assigned[statement.targets[0].id] = statement.value
+        test = statement.test if isinstance(statement, ast.Assert) else None
+        if not (isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance"
+                and len(test.args) == 2 and isinstance(test.args[1], ast.Name) and test.args[1].id in classes):
+            continue
+        expression = _Inline(assigned).visit(copy.deepcopy(test.args[0]))
+        used = {n.id for n in ast.walk(expression) if isinstance(n, ast.Name)}
+        text = ast.unparse(expression)
+        if used <= names | set(dir(builtins)) and not any(isinstance(n, ast.Lambda) for n in ast.walk(expression)) \
+                and len(text) <= _MAX_ARGUMENT:
+            found.append((test.args[1].id, text))
+    return found
+
+
+class _Inline(ast.NodeTransformer):
+    """Puts the assigned expression in place of each variable read."""
+
+    def __init__(self, assigned: dict[str, ast.expr]):
+        self.assigned = assigned
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return copy.deepcopy(self.assigned[node.id]) if node.id in self.assigned else node
 
 
 def argument_values(module_source: str, test_sources: list[str]) -> dict[str, list[str]]:
@@ -178,14 +234,43 @@ def argument_values(module_source: str, test_sources: list[str]) -> dict[str, li
 def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> tuple[list[str], set[str]]:
     """A signature's positional parameter names (without the bound first one) and every name a keyword
     argument can give."""
-    arguments = function.args
-    names = [a.arg for a in arguments.posonlyargs + arguments.args]
-    positional = names[1 if bound else 0:]
-    keywords = {a.arg for a in arguments.args + arguments.kwonlyargs} - set(names[:1] if bound else [])
-    return positional, keywords
+    positional = _positional(function, bound)
+    keywords = {a.arg for a in function.args.args if a in positional} | {a.arg for a in function.args.kwonlyargs}
+    return [a.arg for a in positional], keywords
 
 
-def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, list[str]],
+def _positional(function: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> list[ast.arg]:
+    """The positional parameters a call passes, without the bound first one (``self``, ``cls``)."""
+    return (function.args.posonlyargs + function.args.args)[1 if bound else 0:]
+
+
+# How a test gets Python to call a special method of ``obj``: an expression, ``{}`` standing for an operand
+# (another object of the class, or a value of the method's second parameter).
+_UNARY = {
+    "__repr__": "repr(obj)", "__str__": "str(obj)", "__len__": "len(obj)", "__bool__": "bool(obj)",
+    "__iter__": "list(obj)", "__reversed__": "list(reversed(obj))", "__abs__": "abs(obj)", "__neg__": "-obj",
+    "__pos__": "+obj", "__invert__": "~obj", "__int__": "int(obj)", "__float__": "float(obj)",
+    "__index__": "operator.index(obj)", "__round__": "round(obj)", "__copy__": "copy.copy(obj)",
+    "__deepcopy__": "copy.deepcopy(obj)", "__dir__": "sorted(dir(obj))", "__next__": "next(obj)",
+    "__reduce__": "pickle.loads(pickle.dumps(obj))", "__reduce_ex__": "pickle.loads(pickle.dumps(obj))",
+    "__getstate__": "pickle.loads(pickle.dumps(obj))", "__setstate__": "pickle.loads(pickle.dumps(obj))",
+}
+_BINARY = {
+    "__eq__": "obj == {}", "__ne__": "obj != {}", "__lt__": "obj < {}", "__le__": "obj <= {}", "__gt__": "obj > {}",
+    "__ge__": "obj >= {}", "__add__": "obj + {}", "__radd__": "{} + obj", "__sub__": "obj - {}",
+    "__rsub__": "{} - obj", "__mul__": "obj * {}", "__rmul__": "{} * obj", "__truediv__": "obj / {}",
+    "__rtruediv__": "{} / obj", "__floordiv__": "obj // {}", "__mod__": "obj % {}", "__pow__": "obj ** {}",
+    "__matmul__": "obj @ {}", "__and__": "obj & {}", "__rand__": "{} & obj", "__or__": "obj | {}",
+    "__ror__": "{} | obj", "__xor__": "obj ^ {}", "__lshift__": "obj << {}", "__rshift__": "obj >> {}",
+    "__divmod__": "divmod(obj, {})", "__contains__": "{} in obj", "__getitem__": "obj[{}]", "__missing__": "obj[{}]",
+    "__getattr__": "getattr(obj, {})", "__format__": "format(obj, {})",
+}
+_IN_PLACE = {"__iadd__": "+=", "__isub__": "-=", "__imul__": "*=", "__ior__": "|=", "__iand__": "&=",
+             "__ixor__": "^="}
+_NAMES_AN_ATTRIBUTE = {"__getattr__", "__setattr__", "__delattr__", "__format__"}  # their operand is a str
+
+
+def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools,
                  built: list[str], most: int) -> list[tuple[str, list[str]]]:
     methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
     init = methods.get("__init__")
@@ -201,7 +286,12 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, li
         # What the constructor stored: vars() of the object is a dict, literal when its fields are.
         tests.extend((f"{prefix}_init", [f"assert vars({maker}) == None"]) for maker in makers[:most])
     for name, method in methods.items():
-        if name.startswith("_") or f"{node.name}.{name}" not in wanted:
+        if f"{node.name}.{name}" not in wanted:
+            continue
+        if name.startswith("__") and name.endswith("__"):
+            tests.extend((f"{prefix}_{name.strip('_')}", body) for body in _special_calls(method, makers, pools, most))
+            continue
+        if name.startswith("_"):
             continue
         decorators = {ast.unparse(d) for d in method.decorator_list}
         if decorators & {"staticmethod", "classmethod"}:
@@ -220,6 +310,63 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: dict[str, li
     return tests
 
 
+def _special_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, makers: list[str], pools: _Pools,
+                   most: int) -> list[list[str]]:
+    """Up to ``most`` test bodies that make Python call the special method ``method`` (``__eq__`` by ``==``,
+    ``__len__`` by ``len``...) on objects from ``makers``, each asserting a placeholder on what it gives;
+    none for a special method no plain syntax reaches (``__init_subclass__``, descriptors, ``__aenter__``)."""
+    name = method.name
+    parameters = _positional(method, bound=True)
+    if name in _NAMES_AN_ATTRIBUTE:  # an attribute's name, or a format spec
+        operands = _unique((pools.named.get(parameters[0].arg, []) if parameters else []) + pools.kinds["str"])
+    else:  # another object of the class first (``a == b``, ``a | b``), then values the parameter takes
+        taken = _values(parameters[0], None, pools, _POOL * max(1, most // CALLS_PER_TARGET)) if parameters else []
+        operands = [value for pair in zip_longest(makers, taken) for value in pair if value is not None]
+    others = [_operand(value) for value in _unique(operands)]
+    values = _values(parameters[1], None, pools, _POOL) if len(parameters) > 1 else []
+    calls = _calls(method, f"{makers[0]}.{name}", pools, bound=True, most=most) if name == "__call__" else []
+    bodies: list[list[str]] = []
+    for number in range(most):
+        maker = makers[number % len(makers)]
+        other = others[number % len(others)] if others else None
+        if name == "__hash__":
+            # Equal objects hash equal: two objects built alike (a hash differs between interpreters).
+            body = [f"obj = {maker}", f"assert hash(obj) == hash({maker})"]
+        elif name == "__call__":
+            body = [f"obj = {maker}", f"assert obj({calls[number % len(calls)]}) == None"]
+        elif name in _UNARY:
+            body = [f"obj = {maker}", f"assert ({_UNARY[name]}) == None"]
+        elif name in _BINARY and other is not None:
+            body = [f"obj = {maker}", f"assert ({_BINARY[name].format(other)}) == None"]
+        elif name in _IN_PLACE and other is not None:
+            body = [f"obj = {maker}", f"obj {_IN_PLACE[name]} {other}", "assert obj == None"]
+        elif name in ("__setitem__", "__setattr__") and other is not None and values:
+            value = values[number % len(values)]
+            if name == "__setitem__":
+                body = [f"obj = {maker}", f"obj[{other}] = {value}", f"assert obj[{other}] == None"]
+            else:
+                body = [f"obj = {maker}", f"setattr(obj, {other}, {value})", f"assert getattr(obj, {other}) == None"]
+        elif name == "__delitem__" and other is not None:
+            body = [f"obj = {maker}", f"del obj[{other}]", f"assert ({other} in obj) == None"]
+        elif name == "__delattr__" and other is not None:
+            body = [f"obj = {maker}", f"delattr(obj, {other})", f"assert hasattr(obj, {other}) == None"]
+        else:
+            return bodies
+        if body not in bodies:
+            bodies.append(body)
+    return bodies
+
+
+def _operand(source: str) -> str:
+    """``source`` ready to stand beside an operator: in parentheses unless it is an atom."""
+    try:
+        node = ast.parse(source, mode="eval").body
+    except SyntaxError:
+        return f"({source})"
+    atoms = (ast.Constant, ast.Name, ast.Call, ast.List, ast.Dict, ast.Tuple, ast.Set, ast.Attribute, ast.Subscript)
+    return source if isinstance(node, atoms) else f"({source})"
+
+
 def _changes_the_call(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """Whether a decorator of ``function`` makes calling it by its signature pointless: a context manager, a
     fixture, an overload stub. Most decorators (``functools.wraps`` wrappers, caches, deprecation warnings)
@@ -228,13 +375,13 @@ def _changes_the_call(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return bool(names & _CALL_CHANGING_DECORATORS)
 
 
-def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: dict[str, list[str]],
+def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _Pools,
            bound: bool, most: int) -> list[str]:
     """Up to ``most`` distinct argument lists for ``function`` (as source, without parentheses):
     the first with each required parameter's most likely value, the rest drawn at random (seeded by ``key``),
     some with optional parameters given too."""
     arguments = function.args
-    positional = (arguments.posonlyargs + arguments.args)[1 if bound else 0:]
+    positional = _positional(function, bound)
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
     width = _POOL * max(1, most // CALLS_PER_TARGET)  # more calls draw from more values
     options = [(a, d, _values(a, d, pools, width)) for a, d in zip(positional, defaults)]
@@ -261,7 +408,7 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: di
     return calls
 
 
-def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]], width: int) -> list[str]:
+def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int) -> list[str]:
     """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say."""
     kinds: list[str] = []
     if arg.annotation is not None:
@@ -275,7 +422,7 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]],
     elif isinstance(default, (ast.List, ast.Dict, ast.Tuple, ast.Set)):
         kinds.append({ast.List: "list", ast.Dict: "dict", ast.Tuple: "tuple", ast.Set: "set"}[type(default)])
     # What tests pass to a parameter of this name (in any function of the module) is what it takes.
-    named = pools.get(_NAMED + arg.arg, [])[:width]
+    named = pools.named.get(arg.arg, [])[:width]
     name = arg.arg.lower()
     kinds += [kind for kind, names in _NAMES.items() if name in names or name.rstrip("s") in names]
     if not kinds and name.endswith(_STRING_SUFFIXES):
@@ -286,7 +433,7 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: dict[str, list[str]],
         kinds = list(_ANY)
     values: list[str] = list(named)
     for kind in _unique(kinds):
-        values.extend(pools[kind][:width])
+        values.extend(pools.kinds[kind][:width])
     return _unique(values)[: width * 2]
 
 

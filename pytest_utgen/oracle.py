@@ -4,7 +4,8 @@ the code really returned (or, where the code raised, ``pytest.raises`` of that e
 A small model often calls the right function with sensible inputs and then guesses the result wrong. The
 failing tests run once more :func:`instrument`-ed: each ``assert left == right`` becomes a soft check that
 records what ``left`` evaluated to (when it has a literal repr that reads back equal, or a repr that is a
-constructor call building an equal object, with the import it needs) and lets the test go on, so one run
+constructor call building an equal object, with the import it needs; else, where a test can name it, the
+value's type) and lets the test go on, so one run
 sees every wrong expectation of a test; a statement that raises is recorded with the exception's type.
 :func:`adopt` rewrites those statements; each change is marked ``# utgen: observed`` and returned as an
 :class:`Adopted`, so the model's original expectation can be shown as a possible bug.
@@ -59,8 +60,8 @@ def instrument(file: TestFile, units: set[str]) -> TestFile:
 def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]],
           today: datetime.date | None = None) -> tuple[TestFile, list[Adopted]]:
     """``file`` with what the instrumented run of each test observed (unit -> observations) adopted:
-    mismatched ``==`` expectations replaced by the observed values, the statement that raised wrapped in
-    ``pytest.raises``. Returns the new file and what was replaced. What it cannot rewrite (no literal repr,
+    mismatched ``==`` expectations replaced by the observed values, a placeholder (``== None``) whose value
+    has no literal repr by ``isinstance`` of its type, the statement that raised wrapped in ``pytest.raises``. Returns the new file and what was replaced. What it cannot rewrite (no literal repr,
     a line seen more than once as in a loop, a raise nested in a block) or must not (a value read off the
     clock, see :func:`from_clock`) is left as it is."""
     today = today or datetime.date.today()
@@ -86,9 +87,15 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
             imports.update(observation.imports)
             edits.append(edit)
             adopted.append(Adopted(unit, statement.lineno, expected, observation.value))
+        elif observation.value_type is not None and _is_placeholder(statement):
+            kind, import_line = _type_reference(observation.value_type, module)
+            if import_line:
+                imports.add(import_line)
+            edits.append(_adopt_type(statement, kind, lines))
+            adopted.append(Adopted(unit, statement.lineno, _expectation(statement, lines), f"a {kind}"))
         elif observation.raised is not None and observation.raised not in TEST_MISTAKES \
                 and "<" not in observation.raised and statement in function.body:
-            exception, import_line = _exception_name(observation.raised, module)
+            exception, import_line = _type_reference(observation.raised, module)
             if import_line:
                 imports.add(import_line)
             body_end = function.body[-1].end_lineno
@@ -181,6 +188,20 @@ def _adopt_value(statement: ast.stmt, value: str, lines: list[str]):
     return (statement.lineno, statement.end_lineno, block), expected, is_float
 
 
+def _is_placeholder(statement: ast.stmt) -> bool:
+    """``assert left == None``: the placeholder of a test built without the model (or a model's guess)."""
+    return _is_equality_assert(statement) and isinstance(statement.test.comparators[0], ast.Constant) \
+        and statement.test.comparators[0].value is None
+
+
+def _adopt_type(statement: ast.Assert, kind: str, lines: list[str]):
+    """``assert left == None`` as ``assert isinstance(left, kind)``: for a value with no literal repr, what
+    the code gave is at least of that type (a method that returns a new query, a parsed node)."""
+    indent = lines[statement.lineno - 1][: statement.col_offset]
+    check = f"{indent}assert isinstance({ast.unparse(statement.test.left)}, {kind}){MARK}"
+    return statement.lineno, statement.end_lineno, [check]
+
+
 def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end: int):
     """The statement that raised, inside ``with pytest.raises``; what came after it never ran and goes."""
     indent = lines[statement.lineno - 1][: statement.col_offset]
@@ -197,10 +218,10 @@ def _expectation(statement: ast.stmt, lines: list[str]) -> str:
     return " ".join(line.strip() for line in lines[statement.lineno - 1: statement.end_lineno])
 
 
-def _exception_name(raised: str, module: str) -> tuple[str, str | None]:
-    """How the test names the exception type (``raised``: "module:qualname", or a builtin's name), and the
-    import that makes the name available."""
-    owner, _, qualname = raised.rpartition(":")
+def _type_reference(type_name: str, module: str) -> tuple[str, str | None]:
+    """How the test names a type (``type_name``: "module:qualname", or a builtin's name), and the import that
+    makes the name available."""
+    owner, _, qualname = type_name.rpartition(":")
     if not owner:
         return qualname, None
     top = qualname.split(".")[0]

@@ -48,14 +48,15 @@ class Outcome(str, Enum):
 @dataclass(frozen=True)
 class Observation:
     """What a test did at ``line`` of its file: an instrumented ``==`` whose left side evaluated to ``value``
-    (its literal repr; None when it has none) and did or did not match, or a statement that raised
-    ``raised`` (a builtin's name, else ``module:qualname``)."""
+    (its literal repr; None when it has none, and then maybe its ``value_type``) and did or did not match, or a
+    statement that raised ``raised`` (types: a builtin's name, else ``module:qualname``)."""
 
     line: int
     value: str | None = None
     matched: bool = True
     raised: str | None = None
     imports: tuple[str, ...] = ()  # what ``value`` needs imported (an object's class, for a constructor repr)
+    value_type: str | None = None  # the type of a value without a literal repr, when a test can name it
 
 
 @dataclass
@@ -583,7 +584,7 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
         elif record["event"] == "observed":
             observations.setdefault(nodeid, []).append(
                 Observation(record["line"], value=record["value"], matched=record["matched"],
-                            imports=tuple(record.get("imports", ()))))
+                            imports=tuple(record.get("imports", ())), value_type=record.get("value_type")))
         elif record["event"] == "raised":
             seen = observations.setdefault(nodeid, [])
             if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it

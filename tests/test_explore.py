@@ -318,3 +318,102 @@ def test_decorated_functions_are_called_unless_the_decorator_changes_the_call():
               "@contextlib.contextmanager\ndef opened(path):\n    yield path\n")
     calls = explore(module, frozenset({"bump", "square", "opened"})).source
     assert "bump('" in calls and "square(" in calls and "opened(" not in calls
+
+
+SPECIAL = '''
+class Path:
+    """A path of keys, with operators."""
+
+    def __init__(self, *keys):
+        self.keys = keys
+
+    def __repr__(self):
+        return "Path" + repr(self.keys)
+
+    def __eq__(self, other):
+        return isinstance(other, Path) and self.keys == other.keys
+
+    def __hash__(self):
+        return hash(self.keys)
+
+    def __len__(self):
+        return len(self.keys)
+
+    def __truediv__(self, key):
+        return Path(*self.keys, key)
+
+    def __contains__(self, key):
+        return key in self.keys
+
+    def __getattr__(self, name):
+        return Path(*self.keys, name)
+
+    def __invert__(self):
+        return Path(*reversed(self.keys))
+
+    def __call__(self, document, default=None):
+        for key in self.keys:
+            document = document.get(key, default) if isinstance(document, dict) else default
+        return document
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+'''
+
+
+def test_special_methods_are_called_through_the_syntax_that_calls_them():
+    specials = ["__repr__", "__eq__", "__hash__", "__len__", "__truediv__", "__contains__", "__getattr__",
+                "__invert__", "__call__", "__init_subclass__"]
+    file = explore(SPECIAL, frozenset(f"Path.{name}" for name in specials))
+    tests = _tests(file)
+    bodies = "\n".join(tests.values())
+    for expression in ["repr(obj)", "obj == Path(", "hash(obj) == hash(Path(", "len(obj)", "obj / ", " in obj",
+                       "getattr(obj, '", "~obj", "obj("]:
+        assert expression in bodies, expression
+    assert not any("init_subclass" in name for name in tests)  # no syntax calls it on its own
+    # Every call reaches the method it is for: run each test with the class, recording the methods called.
+    called: set[str] = set()
+    namespace: dict = {}
+    exec(SPECIAL, namespace)
+    for name in specials:
+        method = getattr(namespace["Path"], name)
+
+        def spy(*args, __method=method, __name=name, **kwargs):
+            called.add(__name)
+            return __method(*args, **kwargs)
+
+        setattr(namespace["Path"], name, classmethod(spy) if name == "__init_subclass__" else spy)
+    exec(file.source, namespace)
+    for unit in file.units:
+        try:
+            namespace[unit]()
+        except Exception:  # noqa: BLE001 - the placeholder, or a raise: the oracle adopts either
+            pass
+    assert called == set(specials) - {"__init_subclass__"}
+
+
+def test_binary_special_methods_take_other_objects_and_values_of_their_parameter():
+    tests = _tests(explore(SPECIAL, frozenset({"Path.__eq__", "Path.__getattr__"}),
+                           built={"Path": ["Path('a', 'b')"]}, named={"name": ["'keys'"]}))
+    eq = [body for name, body in tests.items() if "path_eq" in name]
+    assert any("obj == Path('a', 'b')" in body for body in eq)  # an object of the class
+    assert any(re.search(r"obj == (0|'abc'|\[)", body) for body in eq)  # a value
+    getattr_calls = [body for name, body in tests.items() if "path_getattr" in name]
+    assert "getattr(obj, 'keys')" in getattr_calls[0]  # an attribute name: the tests' value for `name` first
+    assert all("getattr(obj, Path" not in body for body in getattr_calls)
+
+
+def test_what_a_kept_test_asserts_is_an_instance_of_a_class_builds_one():
+    kept = ("def test_a():\n    obj = Query()\n    assert isinstance(getattr(obj, 'name'), Query)  # utgen: observed\n"
+            "\n\ndef test_b():\n    assert isinstance(where('a') == 1, QueryInstance)\n"
+            "\n\ndef test_c(tmp_path):\n    assert isinstance(load(tmp_path), Query)\n"  # a fixture: no expression
+            "    assert isinstance((lambda: Query())(), Query)\n")
+    built = constructions([kept], {"Query", "QueryInstance"}, frozenset({"where"}))
+    # The literal construction and the asserted instance in turn; the test's variable put in.
+    assert built == {"Query": ["Query()", "getattr(Query(), 'name')"], "QueryInstance": ["where('a') == 1"]}
+    module = ("class Query:\n    def __init__(self, path=()):\n        self.path = path\n\n"
+              "    def __getattr__(self, name):\n        return Query(self.path + (name,))\n\n"
+              "    def exists(self):\n        if not self.path:\n            raise ValueError('no path')\n"
+              "        return self.path\n")
+    tests = _tests(explore(module, frozenset({"Query.exists"}), built=built))
+    assert any("obj = getattr(Query(), 'name')" in body for body in tests.values())

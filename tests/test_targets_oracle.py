@@ -270,3 +270,23 @@ def test_a_value_read_off_the_clock_is_not_adopted_unless_the_test_wrote_its_yea
     assert [a.observed for a in adopted] == ["'2026-12-07'"] and "== '2026-12-07'" in file.source
     other_year = {"test_now": [Observation(2, value="isoweek.Week(2011, 8)", matched=False)]}
     assert adopt(TestFile(clock), "isoweek", other_year, today=today)[1][0].observed == "isoweek.Week(2011, 8)"
+
+
+def test_a_placeholder_whose_value_has_no_literal_repr_becomes_isinstance_of_its_type():
+    tests = ("from shapes import Box\n\n\ndef test_made():\n    assert Box(1, 2).grow() == None\n\n\n"
+             "def test_modelled():\n    assert Box(1, 2).grow() == Box(2, 3)\n\n\n"
+             "def test_builtin():\n    assert map(str, [1]) == None\n")
+    observations = {
+        "test_made": [Observation(5, value=None, matched=False, value_type="shapes:Box")],
+        # The model's own expectation is no placeholder: a wrong one stays, for the model (or the quarantine).
+        "test_modelled": [Observation(9, value=None, matched=False, value_type="shapes:Box")],
+        "test_builtin": [Observation(13, value=None, matched=False, value_type="map")],  # a builtin: no import
+    }
+    fixed_file, adopted = adopt(TestFile(tests), "shapes", observations)
+    fixed = fixed_file.source
+    assert f"    assert isinstance(Box(1, 2).grow(), Box){MARK}\n" in fixed
+    assert "    assert Box(1, 2).grow() == Box(2, 3)\n" in fixed
+    assert f"    assert isinstance(map(str, [1]), map){MARK}\n" in fixed
+    assert fixed.startswith("from shapes import Box\n")
+    assert [(a.unit, a.observed) for a in adopted] == [("test_made", "a Box"), ("test_builtin", "a map")]
+    ast.parse(fixed)
