@@ -664,21 +664,27 @@ class Engine:
         gain = self._new_ground(work, validator, variants, survivors, "variants of the kept tests")
         if gain is None:
             return False
+        before = work.percent()
+        work.report.tests_amplified += self._merge(work, gain, survivors_run=True)
+        work.report.amplified_points += work.percent() - before
+        return True
+
+    @staticmethod
+    def _merge(work: _ModuleWork, gain: _Gain, survivors_run: bool) -> int:
+        """The chosen tests of a gain join the kept tests, what they run joins the module's union; how many
+        joined. ``survivors_run``: the gain's run was against the kept tests' survivors, so what they killed
+        joins the kept tests' mutant run too (else that run is made again when next needed)."""
         merged = work.kept.merge(gain.file.prune(set(gain.chosen)))
-        if work.kept_run is not None and work.kept_run[0] == work.kept:
-            # What the chosen variants ran and killed joins the kept tests' run: the next round's
-            # survivors, without running every mutant against the whole file again.
+        if survivors_run and work.kept_run is not None and work.kept_run[0] == work.kept:
+            # The next round's survivors, without running every mutant against the whole file again.
             work.kept_run = (merged.file, _with_variants(work.kept_run[1], gain.run, set(gain.chosen)))
         work.kept = merged.file
-        before = work.percent()
         for kind, item in set().union(*(gain.held_by[u] for u in gain.chosen)):
             if kind == "line":
                 work.executed.add(item)
             elif kind == "arc":
                 work.taken_arcs.add(item)
-        work.report.tests_amplified += len(gain.chosen) - len(merged.duplicates)
-        work.report.amplified_points += work.percent() - before
-        return True
+        return len(gain.chosen) - len(merged.duplicates)
 
     def _new_ground(self, work: _ModuleWork, validator: CandidateValidator, file: TestFile,
                     mutants: list[Mutant], what: str) -> _Gain | None:
@@ -687,7 +693,7 @@ class Engine:
         (greedy cover); None when none does."""
         started = time.perf_counter()
         try:
-            passing = validator.passing(file, test_seconds=MUTANT_TEST_SECONDS)
+            passing = validator.passing(file, test_seconds=MUTANT_TEST_SECONDS, placeholders=True)
             if passing.collect_error:
                 work.report.dropped.append(Dropped(what, "their file failed to import or collect: "
                                                    + passing.collect_error.strip()[-300:]))
@@ -868,8 +874,11 @@ class Engine:
         gain = self._new_ground(work, validator, calls, [], "calls built from signatures")
         if gain is None:
             return False
+        if work.kept is not None and work.statements:
+            work.report.tests_explored += self._merge(work, gain, survivors_run=False)
+            return True
         started = time.perf_counter()
-        # Checked like a candidate, for the module's coverage (what is left to run, per line and branch).
+        # Checked like a candidate, for the module's coverage: which lines and branches it has, which are left.
         result = validator.validate(gain.file.prune(set(gain.chosen)), quick=True)
         work.report.sandbox_seconds += time.perf_counter() - started
         if result.kept_file is None:

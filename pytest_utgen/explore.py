@@ -21,6 +21,7 @@ import ast
 import builtins
 import copy
 import random
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ _ANY = ["int", "str", "list", "dict", "none"]
 _CALL_CHANGING_DECORATORS = {"contextmanager", "asynccontextmanager", "overload", "fixture", "abstractmethod",
                              "setter", "deleter", "property", "cached_property", "staticmethod", "classmethod"}
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
+_OTHER = {"other", "that", "rhs", "lhs", "another"}  # a method's parameter that takes another object of its class
 _MAX_ARGUMENT = 80  # characters: a longer literal argument is not worth passing elsewhere
 
 
@@ -94,6 +96,7 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
         if name:
             pools.kinds[name] = _unique([repr(v) for v in pooled[:depth]] + pools.kinds[name])
     pools.kinds["str"] = _unique([repr(v) for v in pattern_strings[:depth]] + pools.kinds["str"])
+    pools.objects = {cls: list(makers) for cls, makers in (built or {}).items()}
     tree = ast.parse(module_source)
     tests: list[str] = []
     for node in tree.body:
@@ -123,6 +126,7 @@ class _Pools:
 
     kinds: dict[str, list[str]] = field(default_factory=lambda: {kind: list(v) for kind, v in _BASICS.items()})
     named: dict[str, list[str]] = field(default_factory=dict)
+    objects: dict[str, list[str]] = field(default_factory=dict)  # per class of the module, what builds one
 
 
 def _body_key(body: list[str]) -> str:
@@ -297,12 +301,13 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools,
         if decorators & {"staticmethod", "classmethod"}:
             bound = "classmethod" in decorators
             tests.extend((f"{prefix}_{name}", [f"assert {node.name}.{name}({args}) == None"])
-                         for args in _calls(method, f"{node.name}.{name}", pools, bound=bound, most=most))
+                         for args in _calls(method, f"{node.name}.{name}", pools, bound=bound, most=most,
+                                            owner=node.name))
         elif "property" in decorators:
             tests.extend((f"{prefix}_{name}", [f"obj = {maker}", f"assert obj.{name} == None"])
                          for maker in makers[:most])
         elif not _changes_the_call(method):
-            calls = _calls(method, f"{node.name}.{name}", pools, bound=True, most=most)
+            calls = _calls(method, f"{node.name}.{name}", pools, bound=True, most=most, owner=node.name)
             # Each argument list on another object, and each object at least once.
             for number in range(max(len(calls), min(len(makers), most))):
                 call = _result(method, f"obj.{name}({calls[number % len(calls)]})")
@@ -376,7 +381,7 @@ def _changes_the_call(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 
 def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _Pools,
-           bound: bool, most: int) -> list[str]:
+           bound: bool, most: int, owner: str | None = None) -> list[str]:
     """Up to ``most`` distinct argument lists for ``function`` (as source, without parentheses):
     the first with each required parameter's most likely value, the rest drawn at random (seeded by ``key``),
     some with optional parameters given too."""
@@ -384,8 +389,9 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
     positional = _positional(function, bound)
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
     width = _POOL * max(1, most // CALLS_PER_TARGET)  # more calls draw from more values
-    options = [(a, d, _values(a, d, pools, width)) for a, d in zip(positional, defaults)]
-    keyword_only = [(a, d, _values(a, d, pools, width)) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    options = [(a, d, _values(a, d, pools, width, owner)) for a, d in zip(positional, defaults)]
+    keyword_only = [(a, d, _values(a, d, pools, width, owner))
+                    for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
     rng = random.Random(zlib.crc32(key.encode()))
     calls: list[str] = []
     for attempt in range(most * 3):
@@ -408,9 +414,15 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
     return calls
 
 
-def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int) -> list[str]:
-    """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say."""
+def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
+            owner: str | None = None) -> list[str]:
+    """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say
+    (``owner``: the class of the method, whose objects an ``other`` parameter takes)."""
     kinds: list[str] = []
+    objects = [cls for cls in pools.objects
+               if arg.annotation is not None and re.search(rf"\b{cls}\b", ast.unparse(arg.annotation))]
+    if owner in pools.objects and arg.arg in _OTHER:
+        objects.append(owner)
     if arg.annotation is not None:
         text = ast.unparse(arg.annotation).lower()
         kinds += [kind for word, kind in _ANNOTATIONS if word in text][:1]
@@ -431,7 +443,7 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int) -
         kinds.append("bool")
     if not kinds:
         kinds = list(_ANY)
-    values: list[str] = list(named)
+    values: list[str] = [maker for cls in objects for maker in pools.objects[cls]] + named
     for kind in _unique(kinds):
         values.extend(pools.kinds[kind][:width])
     return _unique(values)[: width * 2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .mutate import Mutant
 from .oracle import Adopted, adopt, instrument
-from .sandbox import FileCoverage, MutationRun, Outcome, RunResult, Workspace
+from .sandbox import FileCoverage, MutationRun, Observation, Outcome, RunResult, Workspace
 from .testfile import TestFile, unit_of
 
 # The final check's new interpreters hash strings each with a seed of its own, where candidates ran and the
@@ -158,6 +158,13 @@ def _module_imports(module_tree: ast.Module, module_name: str) -> dict[str, str]
     return found
 
 
+def _observations(run: RunResult) -> dict[str, list[Observation]]:
+    """Per test unit, what an instrumented run observed (a parametrized test's cases are left out: one
+    expectation cannot hold each case's value)."""
+    return {unit_of(nodeid): o.observations for nodeid, o in run.outcomes.items()
+            if o.observations and "[" not in nodeid}
+
+
 def contributions(run: MutationRun) -> dict[str, set]:
     """What each test unit holds of a mutant run: ("line", n), ("arc", (a, b)) and ("mutant", id) items,
     what :func:`greedy_cover` picks from."""
@@ -247,16 +254,17 @@ class CandidateValidator:
         return {u for u in units if u in seen and u not in failing}, failing
 
     def _adopt_observed(self, file: TestFile, result: ValidationResult, passing: set[str],
-                        test_seconds: float | None) -> TestFile:
-        """Run the failing tests instrumented, adopt what the code did for their wrong expectations, and run
-        the rewritten tests again: those that pass now join ``passing``."""
+                        test_seconds: float | None,
+                        observed: dict[str, list[Observation]] | None = None) -> TestFile:
+        """Run the failing tests instrumented (unless their ``observed`` run is given), adopt what the code did
+        for their wrong expectations, and run the rewritten tests again: those that pass now join ``passing``."""
         failing = {u for u in result.failing if u in file.unit_nodes}
-        # The whole file, instrumented, with only the failing tests selected: its lines are the file's lines.
-        run = self._run(instrument(file, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)],
-                        test_seconds=test_seconds)
-        observed = {unit_of(nodeid): o.observations for nodeid, o in run.outcomes.items()
-                    if o.observations and "[" not in nodeid and unit_of(nodeid) in failing}
-        file, adopted = adopt(file, self.module_name, observed)
+        if observed is None:
+            # The whole file, instrumented, with only the failing tests selected: its lines are the file's lines.
+            run = self._run(instrument(file, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)],
+                            test_seconds=test_seconds)
+            observed = _observations(run)
+        file, adopted = adopt(file, self.module_name, {u: seen for u, seen in observed.items() if u in failing})
         if not adopted:
             return file
         result.adopted.extend(adopted)
@@ -277,27 +285,44 @@ class CandidateValidator:
             test_seconds=MUTANT_TEST_SECONDS,
         )
 
-    def passing(self, file: TestFile, test_seconds: float | None = None) -> ValidationResult:
+    def passing(self, file: TestFile, test_seconds: float | None = None,
+                placeholders: bool = False) -> ValidationResult:
         """One run of ``file`` (more when the process dies inside a test), then, with the oracle, the failing
         tests' wrong expectations adopted and those tests run again: ``kept`` lists the tests that passed,
-        ``file`` is the file as adopted. No coverage, no reruns. ``test_seconds`` limits each test."""
-        result, passing = self._passing(file, test_seconds)
+        ``file`` is the file as adopted. No coverage, no reruns. ``test_seconds`` limits each test.
+        ``placeholders``: most of its expectations are placeholders (tests built without the model), so the
+        first run is the instrumented one: a test whose every expectation held passes as written."""
+        result, passing = self._passing(file, test_seconds, placeholders)
         if result.collect_error:
             return result
         return self._finish(result, passing, None)
 
-    def _passing(self, file: TestFile, test_seconds: float | None = None) -> tuple[ValidationResult, set[str]]:
+    def _passing(self, file: TestFile, test_seconds: float | None = None,
+                 observe_first: bool = False) -> tuple[ValidationResult, set[str]]:
         """``passing`` before the prune: the result (``file`` adopted) and the passing units."""
         units = file.units
         result = ValidationResult(kept_file=None, file=file, generated=len(units))
+        observe_first = observe_first and self.oracle
         pending = list(units)
         passing: set[str] = set()
+        observed: dict[str, list[Observation]] = {}
         while pending:
-            run = self._run(file.prune(set(pending)), test_seconds=test_seconds)
+            if observe_first:
+                run = self._run(instrument(file, set(pending)),
+                                [f"{self.relative_path}::{unit}" for unit in pending], test_seconds=test_seconds)
+            else:
+                run = self._run(file.prune(set(pending)), test_seconds=test_seconds)
             if run.collect_errors:
                 result.collect_error = "\n".join(run.collect_errors)
                 return result, set()
             ok, failing = self._passing_units(run, pending)
+            if observe_first:
+                seen = _observations(run)
+                observed.update(seen)
+                # Passed only because the instrumented checks let it go on: an expectation did not hold.
+                unmet = {u for u in ok if any(not o.matched for o in seen.get(u, ()))}
+                ok -= unmet
+                failing.update({u: "failed: an expectation the code did not meet" for u in unmet})
             passing |= ok
             result.failing.update(failing)
             not_run = [u for u in pending if u not in ok and u not in failing]
@@ -309,7 +334,8 @@ class CandidateValidator:
             # without it; the one it died in is in ``failing``, so each round is shorter.
             pending = not_run
         if self.oracle and result.failing:
-            result.file = self._adopt_observed(file, result, passing, test_seconds)
+            result.file = self._adopt_observed(file, result, passing, test_seconds,
+                                               observed if observe_first else None)
         return result, passing
 
     def validate(self, file: TestFile, quick: bool = False) -> ValidationResult:

@@ -417,3 +417,16 @@ def test_what_a_kept_test_asserts_is_an_instance_of_a_class_builds_one():
               "        return self.path\n")
     tests = _tests(explore(module, frozenset({"Query.exists"}), built=built))
     assert any("obj = getattr(Query(), 'name')" in body for body in tests.values())
+
+
+def test_a_parameter_for_another_object_of_a_class_gets_the_objects_the_kept_tests_build():
+    module = ("class Span:\n    def __init__(self, begin, end):\n        self.begin, self.end = begin, end\n\n"
+              "    def overlaps(self, other):\n        return self.begin < other.end and other.begin < self.end\n\n"
+              "    def merge(self, span: 'Span', strict=False):\n        return Span(min(self.begin, span.begin), 0)\n\n"
+              "\ndef gap(first: Span, second: Span) -> int:\n    return second.begin - first.end\n")
+    built = {"Span": ["Span(1, 4)", "Span(3, 9)"]}
+    tests = _tests(explore(module, frozenset({"Span.overlaps", "Span.merge", "gap"}), built=built))
+    assert "obj.overlaps(Span(1, 4))" in tests[PREFIX + "span_overlaps_1"]  # `other`: of the method's class
+    assert "obj.merge(Span(1, 4))" in tests[PREFIX + "span_merge_1"]  # annotated with the class
+    assert "gap(Span(1, 4), Span(1, 4))" in tests[PREFIX + "gap_1"]
+    assert any("Span(3, 9)" in body.split("\n", 1)[-1] for name, body in tests.items() if "overlaps" in name)

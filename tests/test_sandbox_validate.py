@@ -368,10 +368,28 @@ def test_an_object_whose_repr_builds_an_equal_one_is_expected_by_that_repr_with_
     validator = CandidateValidator(warm_workspace, "tests/test_cand.py", project / "src" / "calc" / "shapes.py",
                                    timeout=60, memory_limit_mb=1024, reruns=1, module_name="calc.shapes", oracle=True)
     result = validator.validate(TestFile(candidate))
-    assert result.kept == ["test_point", "test_span"]
+    assert result.kept == ["test_point", "test_span", "test_opaque"]
     source = result.kept_file.source
     assert "    assert make(1) == Point(x=1, y=2)  # utgen: observed\n" in source
     assert "    assert span(2) == datetime.timedelta(days=2)  # utgen: observed\n" in source
     assert "from calc.shapes import Point\n" in source and "import datetime\n" in source
-    # Opaque(3) == Opaque(3) is False (compared by identity): its repr is no expectation, the test is left failing.
-    assert set(result.failing) == {"test_opaque"}
+    # Opaque(3) == Opaque(3) is False (compared by identity): its repr is no expectation, its type is.
+    assert "    assert isinstance(opaque(3), Opaque)  # utgen: observed\n" in source
+    assert not result.failing
+
+
+def test_a_file_of_placeholders_is_run_instrumented_first_with_the_same_outcome(warm_workspace, project):
+    validator = CandidateValidator(warm_workspace, "tests/test_cand.py", project / "src" / "calc" / "ops.py",
+                                   timeout=60, memory_limit_mb=1024, reruns=1, module_name="calc.ops", oracle=True)
+    candidate = TestFile(
+        "import pytest\nfrom calc.ops import add\n\n\ndef test_right():\n    assert add(1, 2) == 3\n\n\n"
+        "def test_placeholder():\n    assert add(2, 2) == None\n\n\ndef test_two():\n    assert add(1, 1) == 2\n"
+        "    assert add('a', 'b') == None\n\n\ndef test_raises():\n    assert add(1, None) == None\n\n\n"
+        "def test_hangs():\n    while True:\n        pass\n")
+    plain = validator.passing(candidate, test_seconds=2.0)
+    first = validator.passing(candidate, test_seconds=2.0, placeholders=True)
+    assert first.kept == plain.kept == ["test_right", "test_placeholder", "test_two"]
+    assert first.kept_file.source == plain.kept_file.source
+    assert "    assert add('a', 'b') == 'ab'  # utgen: observed\n" in first.kept_file.source
+    # A TypeError is the test's own mistake (not adopted); a hang is no behaviour.
+    assert set(first.failing) == set(plain.failing) == {"test_raises", "test_hangs"}

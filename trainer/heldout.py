@@ -40,7 +40,15 @@ FRESH_MODULES = [
     ("tinydb==4.8.0", "tinydb.queries"),
 ]
 
-MODULE_SETS = {"fresh-8": FRESH_MODULES, "first-12": EVAL_MODULES}
+# "tune-classes": for tuning what the loop does with classes (special methods, objects as arguments): other
+# modules of packages in EVAL_MODULES, whose modules are mostly functions; never reported as a result.
+TUNING_CLASS_MODULES = [
+    ("isodate==0.6.1", "isodate.duration"),
+    ("boltons==24.0.0", "boltons.queueutils"),
+    ("cachetools==5.3.3", "cachetools"),
+]
+
+MODULE_SETS = {"fresh-8": FRESH_MODULES, "first-12": EVAL_MODULES, "tune-classes": TUNING_CLASS_MODULES}
 
 # Never in the corpus: held-out benchmarks (matched in a problem's id or source).
 HELD_OUT_BENCHMARKS = ("humaneval", "human-eval", "human_eval", "evalplus", "livecodebench", "lcb")
