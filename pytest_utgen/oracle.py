@@ -99,7 +99,10 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
             if import_line:
                 imports.add(import_line)
             body_end = function.body[-1].end_lineno
-            edits.append(_adopt_raise(statement, exception, lines, body_end))
+            message = observation.message
+            if message is not None and from_clock(message, ast.get_source_segment(file.source, function), today):
+                message = None
+            edits.append(_adopt_raise(statement, exception, lines, body_end, message))
             needs_pytest = True
             adopted.append(Adopted(unit, statement.lineno, _expectation(statement, lines),
                                    f"raised {observation.raised}"))
@@ -202,16 +205,35 @@ def _adopt_type(statement: ast.Assert, kind: str, lines: list[str]):
     return statement.lineno, statement.end_lineno, [check]
 
 
-def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end: int):
-    """The statement that raised, inside ``with pytest.raises``; what came after it never ran and goes."""
+def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end: int, message: str | None):
+    """The statement that raised, inside ``with pytest.raises`` (matching the whole ``message``, when there is
+    one to expect: a changed message is a changed behaviour); what came after it never ran and goes."""
     indent = lines[statement.lineno - 1][: statement.col_offset]
     if isinstance(statement, ast.Assert):
         call = statement.test.left if isinstance(statement.test, ast.Compare) else statement.test
         body = [ast.unparse(call)]
     else:
         body = [line[statement.col_offset:] for line in lines[statement.lineno - 1: statement.end_lineno]]
-    block = [f"{indent}with pytest.raises({exception}):{MARK}"] + [f"{indent}    {line}" for line in body]
+    match = f", match={_quoted(_escaped(message))}" if message else ""
+    block = [f"{indent}with pytest.raises({exception}{match}):{MARK}"] + [f"{indent}    {line}" for line in body]
     return statement.lineno, body_end, block
+
+
+def _quoted(pattern: str) -> str:
+    """``pattern`` as a string literal: raw (no backslash doubled) where one reads back the same."""
+    for quote in "'\"" if pattern.isprintable() else "":
+        raw = f"r{quote}{pattern}{quote}"
+        try:
+            if quote not in pattern and ast.literal_eval(raw) == pattern:
+                return raw
+        except (SyntaxError, ValueError):
+            continue
+    return repr(pattern)
+
+
+def _escaped(message: str) -> str:
+    """``message`` as a regular expression that matches it exactly (only what is special escaped)."""
+    return "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", message) + "$"
 
 
 def _expectation(statement: ast.stmt, lines: list[str]) -> str:

@@ -57,6 +57,7 @@ class Observation:
     raised: str | None = None
     imports: tuple[str, ...] = ()  # what ``value`` needs imported (an object's class, for a constructor repr)
     value_type: str | None = None  # the type of a value without a literal repr, when a test can name it
+    message: str | None = None  # what ``raised`` said, when a test can expect it exactly
 
 
 @dataclass
@@ -588,7 +589,7 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
         elif record["event"] == "raised":
             seen = observations.setdefault(nodeid, [])
             if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it
-                seen.append(Observation(record["line"], raised=record["type"]))
+                seen.append(Observation(record["line"], raised=record["type"], message=record.get("message")))
         elif record["event"] == "side_effect" and nodeid:
             side_effects.setdefault(nodeid, []).append(record["what"])
         elif record["event"] == "report":

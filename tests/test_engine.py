@@ -356,7 +356,8 @@ def test_the_target_pass_prompts_each_uncovered_function_alone_with_a_shared_pre
     assert pricing.stopped == StopReason.COVERAGE
     kept = (example_project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
     assert "from shopkit.pricing import add_tax" in kept and "import pytest" in kept
-    assert "    with pytest.raises(ValueError):  # utgen: observed\n        apply_discount(-1, 10)" in kept
+    assert ("    with pytest.raises(ValueError, match=r'^price cannot be negative$'):  # utgen: observed\n"
+            "        apply_discount(-1, 10)") in kept
 
 
 def test_a_target_visited_again_after_its_tests_failed_is_told_why(example_project, scripted_model):

@@ -159,7 +159,7 @@ def test_the_engine_keeps_only_calls_that_pass_and_add_coverage_with_no_model(tm
     assert module.tests_explored >= 4 and module.line_after > 60
     kept = (project / "tests" / "utgen" / "test_bank.py").read_text()
     assert "# utgen: observed" in kept and "== None" not in kept.replace("is None", "")
-    assert "with pytest.raises(ValueError):  # utgen: observed" in kept  # greet('') raises
+    assert "with pytest.raises(ValueError, match=r'^no name$'):  # utgen: observed" in kept  # greet('') raises
     assert "TypeError" not in kept  # a call with wrong arguments says nothing about the code: dropped
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)

@@ -360,22 +360,36 @@ def test_an_object_whose_repr_builds_an_equal_one_is_expected_by_that_repr_with_
         "class Opaque:\n    def __init__(self, v):\n        self.v = v\n\n    def __repr__(self):\n"
         "        return f'Opaque({self.v!r})'\n\n\n"
         "def make(x):\n    return Point(x, x + 1)\n\n\ndef span(days):\n    return datetime.timedelta(days=days)\n\n\n"
-        "def opaque(v):\n    return Opaque(v)\n")
+        "def opaque(v):\n    return Opaque(v)\n\n\ndef check(v):\n    if v < 0:\n"
+        "        raise ValueError(f'negative: {v}')\n    return v\n")
     (project / "src" / "calc" / "shapes.py").write_text(shapes)
     warm_workspace.add_file("src/calc/shapes.py", shapes)  # the workspace copied the project before
-    candidate = ("from calc.shapes import make, opaque, span\n\n\ndef test_point():\n    assert make(1) == None\n\n\n"
-                 "def test_span():\n    assert span(2) == None\n\n\ndef test_opaque():\n    assert opaque(3) == None\n")
+    candidate = ("from calc.shapes import check, make, opaque, span\n\n\ndef test_point():\n    assert make(1) == None\n\n\n"
+                 "def test_span():\n    assert span(2) == None\n\n\ndef test_opaque():\n    assert opaque(3) == None\n\n\n"
+                 "def test_check():\n    assert check(-1) == None\n")
     validator = CandidateValidator(warm_workspace, "tests/test_cand.py", project / "src" / "calc" / "shapes.py",
                                    timeout=60, memory_limit_mb=1024, reruns=1, module_name="calc.shapes", oracle=True)
     result = validator.validate(TestFile(candidate))
-    assert result.kept == ["test_point", "test_span", "test_opaque"]
+    assert result.kept == ["test_point", "test_span", "test_opaque", "test_check"]
     source = result.kept_file.source
     assert "    assert make(1) == Point(x=1, y=2)  # utgen: observed\n" in source
     assert "    assert span(2) == datetime.timedelta(days=2)  # utgen: observed\n" in source
     assert "from calc.shapes import Point\n" in source and "import datetime\n" in source
     # Opaque(3) == Opaque(3) is False (compared by identity): its repr is no expectation, its type is.
     assert "    assert isinstance(opaque(3), Opaque)  # utgen: observed\n" in source
+    # A raise: its type and its exact message.
+    assert "    with pytest.raises(ValueError, match=r'^negative: -1$'):  # utgen: observed\n" in source
     assert not result.failing
+
+
+def test_only_a_message_that_reads_the_same_anywhere_is_expected_exactly():
+    from pytest_utgen._child import exact_message
+
+    assert exact_message(ValueError("bad width: -1")) == "bad width: -1"
+    assert exact_message(KeyError("a")) == "'a'"
+    for unstable in [FileNotFoundError(2, "No such file", "/tmp/x"), ValueError("got {1, 2}"),
+                     ValueError(f"at {object()!r}"), ValueError("two\nlines"), ValueError("x" * 200), ValueError()]:
+        assert exact_message(unstable) is None, unstable
 
 
 def test_a_file_of_placeholders_is_run_instrumented_first_with_the_same_outcome(warm_workspace, project):

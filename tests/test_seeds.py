@@ -95,7 +95,7 @@ def test_the_engine_keeps_the_examples_that_pass_before_any_model_call(tmp_path,
                                    "mutation": False, "explore": False, "paths": [str(project / "src" / "weeks")]})
     module = Engine(config, select_all=True).run().modules[0]
     kept = (project / "tests" / "utgen" / "test_weeks.py").read_text()
-    assert "with pytest.raises(ValueError):  # utgen: observed\n        Week(0)" in kept
+    assert "with pytest.raises(ValueError, match=r'^no week 0$'):  # utgen: observed\n        Week(0)" in kept
     assert "assert Week(8).halves() == {'first': 4, 'second': 4}  # utgen: observed" in kept  # the docs were wrong
     assert "def test_odd" in kept  # odd has no example: the model was asked for the rest
     assert module.tests_from_docs == 6 and module.line_after == 100.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import re
 
 from pytest_utgen.oracle import MARK, OBSERVE, adopt, instrument
 from pytest_utgen.prompt import build_target_messages
@@ -290,3 +291,23 @@ def test_a_placeholder_whose_value_has_no_literal_repr_becomes_isinstance_of_its
     assert fixed.startswith("from shapes import Box\n")
     assert [(a.unit, a.observed) for a in adopted] == [("test_made", "a Box"), ("test_builtin", "a map")]
     ast.parse(fixed)
+
+
+def test_a_raise_with_an_exact_message_is_expected_with_it():
+    tests = ("from shapes import Box\n\n\ndef test_bad():\n    Box(-1, 1)\n\n\ndef test_dated():\n    Box(0, 0)\n\n\n"
+             "def test_special():\n    Box(1, -1)\n")
+    today = datetime.date(2026, 12, 7)
+    observations = {
+        "test_bad": [Observation(5, raised="shapes:ShapeError", message="negative width: -1")],
+        "test_dated": [Observation(9, raised="ValueError", message="empty box made on 2026-12-07")],  # the clock
+        "test_special": [Observation(13, raised="ValueError", message="height (-1) < 0 [y*]")],
+    }
+    fixed = adopt(TestFile(tests), "shapes", observations, today=today)[0].source
+    assert f"    with pytest.raises(ShapeError, match=r'^negative width: -1$'):{MARK}\n        Box(-1, 1)\n" in fixed
+    assert f"    with pytest.raises(ValueError):{MARK}\n        Box(0, 0)\n" in fixed
+    assert "match=r'^height \\(-1\\) < 0 \\[y\\*\\]$'" in fixed
+    ast.parse(fixed)
+    # The pattern matches the message itself and nothing around it (a mutant's "XX" + message + "XX").
+    pattern = re.search(r"match=(r'[^']*')", fixed.split("test_special")[1]).group(1)
+    assert re.search(ast.literal_eval(pattern), "height (-1) < 0 [y*]")
+    assert not re.search(ast.literal_eval(pattern), "XXheight (-1) < 0 [y*]XX")
