@@ -24,6 +24,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 
 import pytest
 
@@ -66,14 +67,18 @@ class ResultStream:
     def observe(self, line: int, compute, expected):
         """The soft ``assert compute() == expected`` of an instrumented test (see ``oracle.instrument``):
         records what ``compute()`` gave at ``line``, and lets the test go on."""
-        try:
-            value = compute()
-        except TestTimeout:  # a hang is not a behaviour to adopt
-            raise
-        except BaseException as error:
-            self.emit(event="raised", nodeid=self.guard.test, line=line, type=_type_name(type(error)),
-                      message=exact_message(error))
-            raise
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")  # each time: a warning shown once per place would hide from a rerun
+            try:
+                value = compute()
+            except TestTimeout:  # a hang is not a behaviour to adopt
+                raise
+            except BaseException as error:
+                self.emit(event="raised", nodeid=self.guard.test, line=line, type=_type_name(type(error)),
+                          message=exact_message(error))
+                raise
+        # The warnings it gave, each (type, exact message or None) once.
+        warned = list(dict.fromkeys((_type_name(w.category), exact_message(w.message)) for w in warned))
         try:
             matched = bool(value == expected)
         except Exception:  # noqa: BLE001 - a comparison that raises is simply not a match
@@ -81,7 +86,7 @@ class ResultStream:
         text, imports = observed_expression(value) or (None, [])
         kind = None if text is not None else _nameable_type(type(value))
         self.emit(event="observed", nodeid=self.guard.test, line=line, value=text, imports=imports, matched=matched,
-                  value_type=kind)
+                  value_type=kind, warnings=warned[:3])
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):

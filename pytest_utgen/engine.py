@@ -490,10 +490,13 @@ class Engine:
             # What the last amplification left of its share goes to the model (a call is made only if it fits).
             stopped = yield from self._target_requests(work, self._deadline(work, started), cfg.max_calls)
         # Seconds no model call fits in (a large class's prompt at a slow machine's speed) go to calls not
-        # tried yet, and their variants, while that still finds new ground.
-        while not self._coverage_reached(work) and self._explore(
-                work, validator, self._deadline(work, started), FILL_CALLS_PER_TARGET):
-            self._amplify(work, validator, self._deadline(work, started))
+        # tried yet, and their variants; a round that finds no new ground draws twice as many calls, once.
+        calls = FILL_CALLS_PER_TARGET
+        while not self._coverage_reached(work) and calls <= 2 * FILL_CALLS_PER_TARGET:
+            if self._explore(work, validator, self._deadline(work, started), calls):
+                self._amplify(work, validator, self._deadline(work, started))
+            else:
+                calls *= 2
         return stopped
 
     def _module_requests(self, work: _ModuleWork, chunk: SourceChunk, chunk_tokens: int,

@@ -85,13 +85,18 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
             edit, expected, uses_pytest = change
             needs_pytest |= uses_pytest
             imports.update(observation.imports)
+            edit, warns = _expect_warnings(edit, function, statement, observation, module, imports)
+            needs_pytest |= warns
             edits.append(edit)
             adopted.append(Adopted(unit, statement.lineno, expected, observation.value))
         elif observation.value_type is not None and _is_placeholder(statement):
             kind, import_line = _type_reference(observation.value_type, module)
             if import_line:
                 imports.add(import_line)
-            edits.append(_adopt_type(statement, kind, lines))
+            edit, warns = _expect_warnings(_adopt_type(statement, kind, lines), function, statement, observation,
+                                           module, imports)
+            needs_pytest |= warns
+            edits.append(edit)
             adopted.append(Adopted(unit, statement.lineno, _expectation(statement, lines), f"a {kind}"))
         elif observation.raised is not None and observation.raised not in TEST_MISTAKES \
                 and "<" not in observation.raised and statement in function.body:
@@ -203,6 +208,27 @@ def _adopt_type(statement: ast.Assert, kind: str, lines: list[str]):
     indent = lines[statement.lineno - 1][: statement.col_offset]
     check = f"{indent}assert isinstance({ast.unparse(statement.test.left)}, {kind}){MARK}"
     return statement.lineno, statement.end_lineno, [check]
+
+
+def _expect_warnings(edit: tuple[int, int, list[str]], function: ast.FunctionDef, statement: ast.stmt,
+                     observation: Observation, module: str, imports: set[str]):
+    """``edit`` of ``statement`` inside ``with pytest.warns`` of the first warning computing the value gave
+    (its exact message too, when it has one), unless the test already expects warnings there; whether it is."""
+    if not observation.warnings or any(
+            isinstance(node, (ast.With, ast.AsyncWith)) and node.lineno < statement.lineno <= node.end_lineno
+            and any(word in ast.unparse(item.context_expr) for item in node.items
+                    for word in ("warns", "deprecated_call", "catch_warnings", "filterwarnings"))
+            for node in ast.walk(function)):
+        return edit, False
+    kind, message = observation.warnings[0]
+    category, import_line = _type_reference(kind, module)
+    if import_line:
+        imports.add(import_line)
+    first, last, block = edit
+    indent = re.match(r"\s*", block[0]).group(0)
+    match = f", match={_quoted(_escaped(message))}" if message else ""
+    wrapped = [f"{indent}with pytest.warns({category}{match}):{MARK}"] + ["    " + line for line in block]
+    return (first, last, wrapped), True
 
 
 def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end: int, message: str | None):

@@ -58,6 +58,7 @@ class Observation:
     imports: tuple[str, ...] = ()  # what ``value`` needs imported (an object's class, for a constructor repr)
     value_type: str | None = None  # the type of a value without a literal repr, when a test can name it
     message: str | None = None  # what ``raised`` said, when a test can expect it exactly
+    warnings: tuple[tuple[str, str | None], ...] = ()  # what computing ``value`` warned: (type, exact message)
 
 
 @dataclass
@@ -585,7 +586,8 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
         elif record["event"] == "observed":
             observations.setdefault(nodeid, []).append(
                 Observation(record["line"], value=record["value"], matched=record["matched"],
-                            imports=tuple(record.get("imports", ())), value_type=record.get("value_type")))
+                            imports=tuple(record.get("imports", ())), value_type=record.get("value_type"),
+                            warnings=tuple((kind, message) for kind, message in record.get("warnings", ()))))
         elif record["event"] == "raised":
             seen = observations.setdefault(nodeid, [])
             if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it

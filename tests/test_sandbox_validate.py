@@ -361,16 +361,17 @@ def test_an_object_whose_repr_builds_an_equal_one_is_expected_by_that_repr_with_
         "        return f'Opaque({self.v!r})'\n\n\n"
         "def make(x):\n    return Point(x, x + 1)\n\n\ndef span(days):\n    return datetime.timedelta(days=days)\n\n\n"
         "def opaque(v):\n    return Opaque(v)\n\n\ndef check(v):\n    if v < 0:\n"
-        "        raise ValueError(f'negative: {v}')\n    return v\n")
+        "        raise ValueError(f'negative: {v}')\n    return v\n\n\ndef old(v):\n    import warnings\n\n"
+        "    warnings.warn('old() is going away', DeprecationWarning, stacklevel=2)\n    return v * 2\n")
     (project / "src" / "calc" / "shapes.py").write_text(shapes)
     warm_workspace.add_file("src/calc/shapes.py", shapes)  # the workspace copied the project before
-    candidate = ("from calc.shapes import check, make, opaque, span\n\n\ndef test_point():\n    assert make(1) == None\n\n\n"
+    candidate = ("from calc.shapes import check, make, old, opaque, span\n\n\ndef test_point():\n    assert make(1) == None\n\n\n"
                  "def test_span():\n    assert span(2) == None\n\n\ndef test_opaque():\n    assert opaque(3) == None\n\n\n"
-                 "def test_check():\n    assert check(-1) == None\n")
+                 "def test_check():\n    assert check(-1) == None\n\n\ndef test_old():\n    assert old(2) == None\n")
     validator = CandidateValidator(warm_workspace, "tests/test_cand.py", project / "src" / "calc" / "shapes.py",
                                    timeout=60, memory_limit_mb=1024, reruns=1, module_name="calc.shapes", oracle=True)
     result = validator.validate(TestFile(candidate))
-    assert result.kept == ["test_point", "test_span", "test_opaque", "test_check"]
+    assert result.kept == ["test_point", "test_span", "test_opaque", "test_check", "test_old"]
     source = result.kept_file.source
     assert "    assert make(1) == Point(x=1, y=2)  # utgen: observed\n" in source
     assert "    assert span(2) == datetime.timedelta(days=2)  # utgen: observed\n" in source
@@ -379,6 +380,9 @@ def test_an_object_whose_repr_builds_an_equal_one_is_expected_by_that_repr_with_
     assert "    assert isinstance(opaque(3), Opaque)  # utgen: observed\n" in source
     # A raise: its type and its exact message.
     assert "    with pytest.raises(ValueError, match=r'^negative: -1$'):  # utgen: observed\n" in source
+    # A value computed with a warning: inside pytest.warns of it.
+    assert ("    with pytest.warns(DeprecationWarning, match=r'^old\\(\\) is going away$'):  # utgen: observed\n"
+            "        assert old(2) == 4  # utgen: observed\n") in source
     assert not result.failing
 
 

@@ -311,3 +311,18 @@ def test_a_raise_with_an_exact_message_is_expected_with_it():
     pattern = re.search(r"match=(r'[^']*')", fixed.split("test_special")[1]).group(1)
     assert re.search(ast.literal_eval(pattern), "height (-1) < 0 [y*]")
     assert not re.search(ast.literal_eval(pattern), "XXheight (-1) < 0 [y*]XX")
+
+
+def test_a_value_computed_with_a_warning_is_expected_inside_pytest_warns():
+    tests = ("import warnings\nfrom semverish import bump\n\n\ndef test_bump():\n    assert bump('1.2.3') == None\n\n\n"
+             "def test_known():\n    with pytest.deprecated_call():\n        assert bump('1.2.4') == None\n")
+    warned = (("DeprecationWarning", "bump is deprecated"), ("UserWarning", None))
+    observations = {"test_bump": [Observation(6, value="'1.2.4'", matched=False, warnings=warned)],
+                    "test_known": [Observation(11, value="'1.2.5'", matched=False, warnings=warned)]}
+    fixed, adopted = adopt(TestFile(tests), "semverish", observations)
+    assert (f"    with pytest.warns(DeprecationWarning, match=r'^bump is deprecated$'):{MARK}\n"
+            f"        assert bump('1.2.3') == '1.2.4'{MARK}\n") in fixed.source
+    # The test expects warnings there already: the value alone.
+    assert f"    with pytest.deprecated_call():\n        assert bump('1.2.4') == '1.2.5'{MARK}\n" in fixed.source
+    assert "import pytest\n" in fixed.source and len(adopted) == 2
+    ast.parse(fixed.source)
