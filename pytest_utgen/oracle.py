@@ -5,8 +5,8 @@ A small model often calls the right function with sensible inputs and then guess
 failing tests run once more :func:`instrument`-ed: each ``assert left == right`` becomes a soft check that
 records what ``left`` evaluated to (when it has a literal repr that reads back equal, or a repr that is a
 constructor call building an equal object, with the import it needs; else, where a test can name it, the
-value's type) and lets the test go on, so one run
-sees every wrong expectation of a test; a statement that raises is recorded with the exception's type.
+value's type; and the warnings computing it gave) and lets the test go on, so one run sees every wrong
+expectation of a test; a statement that raises is recorded with the exception's type and exact message.
 :func:`adopt` rewrites those statements; each change is marked ``# utgen: observed`` and returned as an
 :class:`Adopted`, so the model's original expectation can be shown as a possible bug.
 """
@@ -60,10 +60,12 @@ def instrument(file: TestFile, units: set[str]) -> TestFile:
 def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]],
           today: datetime.date | None = None) -> tuple[TestFile, list[Adopted]]:
     """``file`` with what the instrumented run of each test observed (unit -> observations) adopted:
-    mismatched ``==`` expectations replaced by the observed values, a placeholder (``== None``) whose value
-    has no literal repr by ``isinstance`` of its type, the statement that raised wrapped in ``pytest.raises``. Returns the new file and what was replaced. What it cannot rewrite (no literal repr,
-    a line seen more than once as in a loop, a raise nested in a block) or must not (a value read off the
-    clock, see :func:`from_clock`) is left as it is."""
+    mismatched ``==`` expectations replaced by the observed values (inside ``pytest.warns`` when computing the
+    value warned), a placeholder (``== None``) whose value has no literal repr by ``isinstance`` of its type,
+    the statement that raised wrapped in ``pytest.raises`` (with its exact message, when it has one). Returns
+    the new file and what was replaced. What it cannot rewrite (no literal repr, a line seen more than once as
+    in a loop, a raise nested in a block) or must not (a value read off the clock, see :func:`from_clock`) is
+    left as it is."""
     today = today or datetime.date.today()
     lines = list(file.lines)
     functions = file.unit_nodes
