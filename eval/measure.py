@@ -73,9 +73,9 @@ def mutation_score(source_root: Path, module_file: Path, test_file: Path, timeou
         (work / "tests").mkdir()
         shutil.copy(test_file, work / "tests" / test_file.name)
         relative = module_file.relative_to(source_root)
-        # mutmut runs the tests from its own copy (mutants/): the module's package and its dependencies go too.
-        also = sorted(p.name for p in work.iterdir() if p.name not in ("tests", "mutants", "setup.cfg")
-                      and not p.name.endswith(".dist-info") and p.name != "bin")
+        # mutmut runs the tests from its own copy (mutants/): the module's package and its dependencies go too,
+        # with their metadata (humanize reads its own version with importlib.metadata when imported).
+        also = sorted(p.name for p in work.iterdir() if p.name not in ("tests", "mutants", "setup.cfg", "bin"))
         (work / "setup.cfg").write_text(
             f"[mutmut]\nsource_paths={relative}\npytest_add_cli_args_test_selection=tests/\n"
             + "also_copy=\n" + "".join(f"    {name}\n" for name in also)

@@ -94,3 +94,18 @@ def test_report_recomputes_a_saved_result_without_measuring(tmp_path):
     assert result["report_command"].startswith("python -m eval --report")
     assert "Summary recomputed" in (tmp_path / "LATEST.md").read_text()
     assert (tmp_path / "eval-2026-01-01T000000Z.png").is_file()
+
+
+def test_a_package_that_reads_its_own_metadata_on_import_is_scored(tmp_path):
+    # Like humanize: `importlib.metadata.version(__name__)` in its __init__; mutmut's copy needs the dist-info.
+    root = tmp_path / "site"
+    (root / "versioned").mkdir(parents=True)
+    (root / "versioned" / "__init__.py").write_text(
+        "import importlib.metadata\n\n__version__ = importlib.metadata.version(__name__)\n")
+    module = root / "versioned" / "ops.py"
+    module.write_text(SOLUTION)
+    (root / "versioned-1.0.dist-info").mkdir()
+    (root / "versioned-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: versioned\nVersion: 1.0\n")
+    good = "from versioned.ops import add, sign\n\n\ndef test_add():\n    assert add(1, 2) == 3\n    assert sign(-5) == -1\n"
+    result = measure(root, module, good)
+    assert result.all_pass and result.mutation.total > 0 and result.mutation.killed > 0
