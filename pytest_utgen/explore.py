@@ -74,6 +74,7 @@ _CALL_CHANGING_DECORATORS = {"contextmanager", "asynccontextmanager", "overload"
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
 _OTHER = {"other", "that", "rhs", "lhs", "another"}  # a method's parameter that takes another object of its class
 _MAX_ARGUMENT = 80  # characters: a longer literal argument is not worth passing elsewhere
+_BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def explore(module_source: str, wanted: frozenset[str], values: dict[type, list] | None = None,
@@ -89,14 +90,13 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
     any other string; ``named``: per parameter name, values tests pass to it (:func:`argument_values`), tried
     before anything else for a parameter of that name. A call whose body (``testfile.body_key``) is in ``tried``
     is left out. Calls are the same for the same inputs."""
-    pools = _Pools(named=dict(named or {}))
+    pools = _Pools(named=dict(named or {}), objects={cls: list(makers) for cls, makers in (built or {}).items()})
     depth = 3 * max(1, calls_per_target // CALLS_PER_TARGET)  # given values tried per kind: more with more calls
     for kind, pooled in (values or {}).items():
         name = {int: "int", float: "float", str: "str", bytes: "bytes"}.get(kind)
         if name:
             pools.kinds[name] = _unique([repr(v) for v in pooled[:depth]] + pools.kinds[name])
     pools.kinds["str"] = _unique([repr(v) for v in pattern_strings[:depth]] + pools.kinds["str"])
-    pools.objects = {cls: list(makers) for cls, makers in (built or {}).items()}
     tree = ast.parse(module_source)
     tests: list[str] = []
     for node in tree.body:
@@ -105,7 +105,7 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
             tests.extend((node.name.lower(), [f"assert {_result(node, f'{node.name}({args})')} == None"])
                          for args in _calls(node, node.name, pools, bound=False, most=calls_per_target))
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            tests.extend(_class_tests(node, wanted, pools, (built or {}).get(node.name, []), calls_per_target))
+            tests.extend(_class_tests(node, wanted, pools, calls_per_target))
     tests = [(name, body) for name, body in tests if _body_key(body) not in tried]
     functions: list[str] = []
     taken: set[str] = set()
@@ -188,7 +188,7 @@ def _asserted_instances(function: ast.FunctionDef | ast.AsyncFunctionDef, classe
         expression = _Inline(assigned).visit(copy.deepcopy(test.args[0]))
         used = {n.id for n in ast.walk(expression) if isinstance(n, ast.Name)}
         text = ast.unparse(expression)
-        if used <= names | set(dir(builtins)) and not any(isinstance(n, ast.Lambda) for n in ast.walk(expression)) \
+        if used <= names | _BUILTIN_NAMES and not any(isinstance(n, ast.Lambda) for n in ast.walk(expression)) \
                 and len(text) <= _MAX_ARGUMENT:
             found.append((test.args[1].id, text))
     return found
@@ -274,11 +274,10 @@ _IN_PLACE = {"__iadd__": "+=", "__isub__": "-=", "__imul__": "*=", "__ior__": "|
 _NAMES_AN_ATTRIBUTE = {"__getattr__", "__setattr__", "__delattr__", "__format__"}  # their operand is a str
 
 
-def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools,
-                 built: list[str], most: int) -> list[tuple[str, list[str]]]:
+def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools, most: int) -> list[tuple[str, list[str]]]:
     methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
     init = methods.get("__init__")
-    makers = list(built)
+    makers = list(pools.objects.get(node.name, []))
     if init is not None:
         makers += [f"{node.name}({args})" for args in _calls(init, node.name, pools, bound=True, most=most)]
     elif not makers:
@@ -419,12 +418,12 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
     """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say
     (``owner``: the class of the method, whose objects an ``other`` parameter takes)."""
     kinds: list[str] = []
-    objects = [cls for cls in pools.objects
-               if arg.annotation is not None and re.search(rf"\b{cls}\b", ast.unparse(arg.annotation))]
+    annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+    objects = [cls for cls in pools.objects if re.search(rf"\b{cls}\b", annotation)]
     if owner in pools.objects and arg.arg in _OTHER:
         objects.append(owner)
-    if arg.annotation is not None:
-        text = ast.unparse(arg.annotation).lower()
+    if annotation:
+        text = annotation.lower()
         kinds += [kind for word, kind in _ANNOTATIONS if word in text][:1]
         if "optional" in text or "none" in text:
             kinds.append("none")

@@ -228,8 +228,7 @@ def _expect_warnings(edit: tuple[int, int, list[str]], function: ast.FunctionDef
         imports.add(import_line)
     first, last, block = edit
     indent = re.match(r"\s*", block[0]).group(0)
-    match = f", match={_quoted(_escaped(message))}" if message else ""
-    wrapped = [f"{indent}with pytest.warns({category}{match}):{MARK}"] + ["    " + line for line in block]
+    wrapped = [f"{indent}with pytest.warns({category}{_match_argument(message)}):{MARK}"] + ["    " + line for line in block]
     return (first, last, wrapped), True
 
 
@@ -242,9 +241,13 @@ def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end
         body = [ast.unparse(call)]
     else:
         body = [line[statement.col_offset:] for line in lines[statement.lineno - 1: statement.end_lineno]]
-    match = f", match={_quoted(_escaped(message))}" if message else ""
-    block = [f"{indent}with pytest.raises({exception}{match}):{MARK}"] + [f"{indent}    {line}" for line in body]
+    block = [f"{indent}with pytest.raises({exception}{_match_argument(message)}):{MARK}"] + [f"{indent}    {line}" for line in body]
     return statement.lineno, body_end, block
+
+
+def _match_argument(message: str | None) -> str:
+    """``, match=...`` matching exactly ``message`` (for ``pytest.raises``/``pytest.warns``); none without one."""
+    return f", match={_quoted(_escaped(message))}" if message else ""
 
 
 def _quoted(pattern: str) -> str:
