@@ -228,7 +228,8 @@ def _expect_warnings(edit: tuple[int, int, list[str]], function: ast.FunctionDef
         imports.add(import_line)
     first, last, block = edit
     indent = re.match(r"\s*", block[0]).group(0)
-    wrapped = [f"{indent}with pytest.warns({category}{_match_argument(message)}):{MARK}"] + ["    " + line for line in block]
+    header = f"{indent}with pytest.warns({category}{_match_argument(message)}):{MARK}"
+    wrapped = [header] + ["    " + line for line in block]
     return (first, last, wrapped), True
 
 
@@ -241,7 +242,8 @@ def _adopt_raise(statement: ast.stmt, exception: str, lines: list[str], body_end
         body = [ast.unparse(call)]
     else:
         body = [line[statement.col_offset:] for line in lines[statement.lineno - 1: statement.end_lineno]]
-    block = [f"{indent}with pytest.raises({exception}{_match_argument(message)}):{MARK}"] + [f"{indent}    {line}" for line in body]
+    header = f"{indent}with pytest.raises({exception}{_match_argument(message)}):{MARK}"
+    block = [header] + [f"{indent}    {line}" for line in body]
     return statement.lineno, body_end, block
 
 
