@@ -121,8 +121,9 @@ class _Request:
 
 @dataclass
 class ModelSpeed:
-    """The model's tokens per second here, from the calls so far; before any, what the default model with its adapter does on 2 CPU cores (a guess on the slow side: a first call's
-    reply is cut to what fits before the deadline at this speed)."""
+    """The model's tokens per second here, from the calls so far; before any, what the default model with its
+    adapter does on 2 CPU cores (a guess on the slow side: a first call's reply is cut to what fits before the
+    deadline at this speed)."""
 
     prompt: float = 40.0
     decode: float = 10.0
@@ -167,6 +168,10 @@ class SandboxSpeed:
 
     start: float = 2.0
     per_test: float = 0.2
+    # The runs so far, each half the weight of the one after it: the cost per test is their seconds over their
+    # tests, so a short run (mostly its start) does not set it alone.
+    _tests: float = 0.0
+    _seconds: float = 0.0
 
     def tests_fitting(self, seconds: float, most: int) -> int:
         """How many tests (up to ``most``) such a run can hold and still end within ``seconds``."""
@@ -174,7 +179,9 @@ class SandboxSpeed:
 
     def update(self, tests: int, seconds: float) -> None:
         if tests:
-            self.per_test = max(0.005, (seconds - self.start) / tests)
+            self._tests = self._tests / 2 + tests
+            self._seconds = self._seconds / 2 + max(0.0, seconds - self.start)
+            self.per_test = max(0.005, self._seconds / self._tests)
 
 
 class _Gain(NamedTuple):
@@ -274,7 +281,10 @@ class Engine:
         self.on_live = on_live
         self.identity: ModelIdentity | None = None
         self.speed = ModelSpeed()
-        self.sandbox_speed = SandboxSpeed()
+        # Calls built from signatures run alone; variants run against the kept tests' surviving mutants too,
+        # which costs several times as much per test.
+        self.call_speed = SandboxSpeed()
+        self.variant_speed = SandboxSpeed(per_test=0.5)
         self.final_speed = FinalCheckSpeed()
         self._last_prompt = ""  # the last call's prompt text: its prefix is in the model's cache
 
@@ -469,11 +479,16 @@ class Engine:
 
         coverage_deadline = started + (model_deadline() - started) * (1 - share)
         self._seed(work, validator)
-        self._explore(work, validator, started + EXPLORE_SHARE * (model_deadline() - started))
+        # Before the model's first call, the steps without it share one slice of its time: their variants of
+        # variants gain little once the calls are built, and the decorator applied or the object in a state no
+        # signature tells of are the model's.
+        first_calls = started + EXPLORE_SHARE * (model_deadline() - started)
+        self._explore(work, validator, first_calls)
+        self._amplify(work, validator, first_calls)
         # max_calls 0: no model at all (its tokenizer neither), the steps above and amplification only.
         for chunk in split_source(work.source, budget, backend.count_tokens) if cfg.max_calls else []:
             yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code), coverage_deadline)
-        self._amplify(work, validator, coverage_deadline)
+        self._amplify(work, validator, coverage_deadline if work.report.model_calls else first_calls)
         stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
         # The model's tests build objects and pass values that exploration had not: methods get new receivers.
         now = time.perf_counter()
@@ -544,6 +559,7 @@ class Engine:
         every_line = {n for t in targets for n in t.lines}
         problems: dict[str, str | None] = {}  # per target, why its last visit kept no test
         last_sent = work.target_prompts
+        unfitted: set[str] = set()  # targets whose prompt would not end by the deadline: a shorter one's may
         while True:
             if self._coverage_reached(work):
                 return StopReason.COVERAGE
@@ -558,6 +574,9 @@ class Engine:
             pending = [item for item in pending if item[0]]
             if not pending:
                 return StopReason.TARGETS_DONE
+            pending = [item for item in pending if item[2].qualname not in unfitted]
+            if not pending:
+                return StopReason.BUDGET_SECONDS
             _, _, target = max(pending, key=lambda item: item[:2])  # most uncovered, fewest visits first
             visits[target.qualname] += 1
             uncovered = sorted(missing.intersection(target.lines))
@@ -574,7 +593,9 @@ class Engine:
             request = self._fitted(_Request(messages, temperature, PromptKind.TARGET, target.qualname), deadline)
             if request is None:
                 visits[target.qualname] -= 1  # not asked: a later pass with a later deadline may ask it
-                return StopReason.BUDGET_SECONDS
+                del last_sent[target.qualname]
+                unfitted.add(target.qualname)
+                continue
             _, problem = yield request
             # The next visit of a target whose tests all failed says why (as the module pass's repair does),
             # cut short: it is the end of the prompt, the part processed anew.
@@ -645,8 +666,18 @@ class Engine:
         changed, a call turned to a sibling with uncovered lines, or an observation added: those that pass,
         with the expectations the oracle observed, and run a line or branch or kill a mutant that no kept test
         does join the kept tests. Whether any did."""
-        limit = self.sandbox_speed.tests_fitting(deadline - time.perf_counter(), MAX_VARIANTS)
-        if not work.kept or limit < MIN_BUILT_TESTS:
+        speed = self.variant_speed if self.config.mutation else self.call_speed
+        if not work.kept or speed.tests_fitting(deadline - time.perf_counter(), MAX_VARIANTS) < MIN_BUILT_TESTS:
+            return False
+        # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
+        # mutant runs every variant that reaches its line. (A run of the kept file: as many variants as fit
+        # in what it leaves.)
+        started = time.perf_counter()
+        survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
+        work.report.sandbox_seconds += time.perf_counter() - started
+        speed = self.variant_speed if survivors else self.call_speed
+        limit = speed.tests_fitting(deadline - time.perf_counter(), MAX_VARIANTS)
+        if limit < MIN_BUILT_TESTS:
             return False
         missing = work.missing() if work.statements else set()
         wanted = frozenset(t.qualname for t in work.targets if missing.intersection(t.lines))
@@ -659,11 +690,6 @@ class Engine:
             return False
         module = work.selection.module
         variants = import_missing_names(variants, work.source, module.name)  # a sibling may not be imported
-        # Only the mutants the kept tests let survive: a variant gains nothing from the others, and each
-        # mutant runs every variant that reaches its line.
-        started = time.perf_counter()
-        survivors = _kept_mutation_run(work, validator).survived if self.config.mutation else []
-        work.report.sandbox_seconds += time.perf_counter() - started
         gain = self._new_ground(work, validator, variants, survivors, "variants of the kept tests")
         if gain is None:
             return False
@@ -704,7 +730,8 @@ class Engine:
                 return None
             run = validator.mutation_run(passing.kept_file, mutants)
             # Only a run that got this far is what SandboxSpeed sizes: one that stopped above is cheaper.
-            self.sandbox_speed.update(len(file.units), time.perf_counter() - started)
+            speed = self.variant_speed if mutants else self.call_speed
+            speed.update(len(file.units), time.perf_counter() - started)
             if run.error is not None:
                 return None
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
@@ -855,7 +882,7 @@ class Engine:
         kept tests (no model call; calls not tried before, as many as fit before ``deadline``), their
         expectations observed: those that pass and run a line or branch that no kept test (and no other call
         chosen before them) runs join the kept tests. Whether any did."""
-        limit = self.sandbox_speed.tests_fitting(deadline - time.perf_counter(), MAX_TESTS)
+        limit = self.call_speed.tests_fitting(deadline - time.perf_counter(), MAX_TESTS)
         if not self.config.explore or self.config.oracle != "observed" or limit < MIN_BUILT_TESTS:
             return False  # without the oracle, a placeholder expectation never passes
         missing = work.missing() if work.statements else {n for t in work.targets for n in t.lines}

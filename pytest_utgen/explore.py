@@ -60,7 +60,7 @@ _NAMES = {  # parameter names and the kinds their values usually are, most likel
             "template", "pattern", "fmt", "format", "char", "chars", "word", "line", "expr", "expression",
             "doc", "source", "delimiter", "encoding", "label", "title", "pointer", "query", "field"},
     "callable": {"f", "func", "fn", "function", "pred", "predicate", "callback", "mapper", "factory", "key",
-                 "default_factory", "hook", "cond", "test"},
+                 "default_factory", "hook", "cond", "test", "method", "wrapped", "fun"},
     "list": {"seq", "coll", "items", "iterable", "lst", "values", "elements", "xs", "seqs", "colls", "args",
              "sequence", "iterables", "children", "data", "elems", "parts", "keys"},
     "dict": {"d", "dct", "mapping", "mappings", "dicts", "kwargs", "attrs", "options", "params", "doc_dict",
@@ -98,12 +98,23 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
             pools.kinds[name] = _unique([repr(v) for v in pooled[:depth]] + pools.kinds[name])
     pools.kinds["str"] = _unique([repr(v) for v in pattern_strings[:depth]] + pools.kinds["str"])
     tree = ast.parse(module_source)
+    for node in tree.body:  # a class no kept test builds yet: one object from its signature, to pass along
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and node.name not in pools.objects:
+            init = next((item for item in node.body if isinstance(item, ast.FunctionDef) and item.name == "__init__"),
+                        None)
+            args = _calls(init, node.name, pools, bound=True, most=1)[0] if init is not None else ""
+            pools.objects[node.name] = [f"{node.name}({args})"]
     tests: list[str] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted \
                 and not node.name.startswith("_") and not _changes_the_call(node):
+            calls = _calls(node, node.name, pools, bound=False, most=calls_per_target)
             tests.extend((node.name.lower(), [f"assert {_result(node, f'{node.name}({args})')} == None"])
-                         for args in _calls(node, node.name, pools, bound=False, most=calls_per_target))
+                         for args in calls)
+            inner = _returned_function(node)
+            if inner is not None:
+                tests.extend((f"{node.name.lower()}_made", body)
+                             for body in _made_calls(node.name, calls, inner, pools, calls_per_target))
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             tests.extend(_class_tests(node, wanted, pools, calls_per_target))
     tests = [(name, body) for name, body in tests if _body_key(body) not in tried]
@@ -417,11 +428,24 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
             owner: str | None = None) -> list[str]:
     """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say
     (``owner``: the class of the method, whose objects an ``other`` parameter takes)."""
-    kinds: list[str] = []
     annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
-    objects = [cls for cls in pools.objects if re.search(rf"\b{cls}\b", annotation)]
+    # A class the annotation names, or the parameter does (``cache``: a Cache, ``start_interval``: an Interval).
+    objects = [cls for cls in pools.objects if re.search(rf"\b{cls}\b", annotation)
+               or re.fullmatch(rf"(\w+_)?{cls.lower()}", arg.arg.lower())]
     if owner in pools.objects and arg.arg in _OTHER:
         objects.append(owner)
+    # What tests pass to a parameter of this name (in any function of the module) is what it takes.
+    values = [maker for cls in objects for maker in pools.objects[cls]] + pools.named.get(arg.arg, [])[:width]
+    for kind in _kinds(arg, default):
+        values.extend(pools.kinds[kind][:width])
+    return _unique(values)[: width * 2]
+
+
+def _kinds(arg: ast.arg, default: ast.expr | None) -> list[str]:
+    """The kinds of value (keys of ``_BASICS``) ``arg`` takes, most likely first, from what its annotation,
+    default and name say; every common kind when they say nothing."""
+    kinds: list[str] = []
+    annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
     if annotation:
         text = annotation.lower()
         kinds += [kind for word, kind in _ANNOTATIONS if word in text][:1]
@@ -432,20 +456,52 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
             type(default.value), "none"))
     elif isinstance(default, (ast.List, ast.Dict, ast.Tuple, ast.Set)):
         kinds.append({ast.List: "list", ast.Dict: "dict", ast.Tuple: "tuple", ast.Set: "set"}[type(default)])
-    # What tests pass to a parameter of this name (in any function of the module) is what it takes.
-    named = pools.named.get(arg.arg, [])[:width]
     name = arg.arg.lower()
     kinds += [kind for kind, names in _NAMES.items() if name in names or name.rstrip("s") in names]
     if not kinds and name.endswith(_STRING_SUFFIXES):
         kinds.append("str")
     if name.startswith(_UNBOUND_PREFIXES):
         kinds.append("bool")
-    if not kinds:
-        kinds = list(_ANY)
-    values: list[str] = [maker for cls in objects for maker in pools.objects[cls]] + named
-    for kind in _unique(kinds):
-        values.extend(pools.kinds[kind][:width])
-    return _unique(values)[: width * 2]
+    return _unique(kinds or _ANY)
+
+
+def _returned_function(function: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.FunctionDef | None:
+    """The function defined in ``function``'s body that it returns (a closure, a decorator a decorator
+    factory makes), if it returns one by name."""
+    nested = {item.name: item for item in function.body if isinstance(item, ast.FunctionDef)}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and node.value.id in nested:
+            return nested[node.value.id]
+    return None
+
+
+def _made_calls(name: str, calls: list[str], inner: ast.FunctionDef, pools: _Pools, most: int) -> list[list[str]]:
+    """Up to ``most`` test bodies that call what ``name(...)`` returns (the function ``inner``), whose lines
+    a call of ``name`` alone never runs. A decorator (its one parameter takes a callable) is applied to a
+    function that is then called three times, twice alike: a cache or a counter takes another branch on
+    the second call."""
+    parameters = _positional(inner, bound=False)
+    decorates = len(parameters) == 1 and "callable" in _kinds(parameters[0], None)
+    if decorates:
+        functions = pools.kinds["callable"]
+        arguments = _unique(pools.kinds["int"][:2] + pools.kinds["str"][:2])
+    else:
+        inner_calls = _calls(inner, f"{name}.{inner.name}", pools, bound=False, most=most)
+    bodies = []
+    for number in range(most):
+        made = f"{name}({calls[number % len(calls)]})"
+        if decorates:
+            first, second = arguments[number % len(arguments)], arguments[(number + 1) % len(arguments)]
+            bodies.append([f"wrapped = {made}({functions[number % len(functions)]})",
+                           f"assert [wrapped({first}), wrapped({first}), wrapped({second})] == None"])
+        else:
+            bodies.append([f"made = {made}",
+                           f"assert {_result(inner, f'made({inner_calls[number % len(inner_calls)]})')} == None"])
+    return _unique_bodies(bodies)
+
+
+def _unique_bodies(bodies: list[list[str]]) -> list[list[str]]:
+    return [list(body) for body in dict.fromkeys(tuple(body) for body in bodies)]
 
 
 def _result(function: ast.FunctionDef | ast.AsyncFunctionDef, call: str) -> str:

@@ -496,3 +496,28 @@ def test_the_final_checks_reserve_grows_with_the_kept_tests_at_the_speed_last_me
     assert FinalCheckSpeed().reserve(0, 300) == 5.0  # before any measurement
     speed.update(4, 2.0)  # four tests: mostly the start, no cost per test to learn
     assert speed.per_test == pytest.approx(0.18)
+
+
+def test_a_target_whose_prompt_would_not_end_by_the_deadline_yields_to_a_shorter_one(tmp_path, scripted_model):
+    branches = "\n".join(f"    if x == {n}:\n        return {n * n}" for n in range(60))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "shapes.py").write_text(f"def big(x):\n{branches}\n    return -1\n\n\n"
+                                                "def tiny(x):\n    return x + 1\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'shapes'\n")
+    focus = "Write the test file for `"
+
+    def respond(messages):
+        return "```python\nfrom shapes import tiny\n\n\ndef test_tiny():\n    assert tiny(1) == 2\n```"
+
+    server = scripted_model(respond)
+    config = load_config(tmp_path, {"endpoint": server.url, "reruns": 1, "mutation": False, "amplify": False,
+                                    "explore": False, "budget_s": 40, "paths": ["src/shapes.py"]})
+    engine = Engine(config, select_all=True)
+    # About 900 prompt tokens for big at 20 tokens/s: 45 s, past any deadline of a 40 s budget; tiny's ~150 fit.
+    engine.speed = ModelSpeed(prompt=20.0, decode=50.0)
+    (module,) = engine.run().modules
+    asked = [r["messages"][-1]["content"].split(focus, 1)[1].split("`", 1)[0] for r in server.requests
+             if focus in r["messages"][-1]["content"]]
+    assert asked[0] == "tiny"  # big has more uncovered lines, but its prompt does not fit: tiny is asked
+    # The server answers at once: measured, the model is fast enough for big's prompt in a later pass.
+    assert "big" in asked and module.tests_kept >= 1

@@ -247,7 +247,7 @@ def test_exploration_makes_only_the_calls_that_fit_in_its_share_of_the_budget(tm
     # Each step is sized to the seconds it has, at the speeds measured so far: the budget holds to within a
     # step's misestimate (about 1 s of 15 here, more on a loaded machine).
     assert module.seconds < 1.2 * config.budget_s and module.final_seconds > 0
-    assert engine.sandbox_speed.tests_fitting(0.8, MAX_TESTS) == 0
+    assert engine.call_speed.tests_fitting(0.8, MAX_TESTS) == 0
 
 
 def test_the_sandbox_speed_fits_the_tests_a_run_can_hold_in_the_seconds_left():
@@ -256,6 +256,10 @@ def test_the_sandbox_speed_fits_the_tests_a_run_can_hold_in_the_seconds_left():
     assert speed.tests_fitting(1.0, 150) == 0
     speed.update(40, 12.0)  # a run of 40 tests took 12 s: 0.25 s each after the start
     assert speed.per_test == 0.25 and speed.tests_fitting(7.0, 150) == 20
+    # A short run (1 s: less than the start it is expected to take) counts for its 5 tests, not for all: the
+    # 40 before weigh half, 20 tests for 5 s, and the cost per test goes from 0.25 to 0.2, not to the floor.
+    speed.update(5, 1.0)
+    assert speed.per_test == 0.2
 
 
 PARSER = r'''import re
@@ -430,3 +434,57 @@ def test_a_parameter_for_another_object_of_a_class_gets_the_objects_the_kept_tes
     assert "obj.merge(Span(1, 4))" in tests[PREFIX + "span_merge_1"]  # annotated with the class
     assert "gap(Span(1, 4), Span(1, 4))" in tests[PREFIX + "gap_1"]
     assert any("Span(3, 9)" in body.split("\n", 1)[-1] for name, body in tests.items() if "overlaps" in name)
+
+
+def test_a_parameter_named_after_a_class_gets_an_object_of_it_built_from_its_signature_before_any_test():
+    module = ("class Cache:\n    def __init__(self, maxsize: int):\n        self.maxsize = maxsize\n\n"
+              "\ndef resize(cache, by: int):\n    return Cache(cache.maxsize + by)\n\n"
+              "\ndef shrink(parent_cache, by: int):\n    return Cache(parent_cache.maxsize - by)\n")
+    tests = _tests(explore(module, frozenset({"resize", "shrink"})))
+    # No kept test builds one: the first argument list its __init__'s signature gives (an int for maxsize).
+    assert "resize(Cache(0), 0)" in tests[PREFIX + "resize_1"]
+    assert "shrink(Cache(0), 0)" in tests[PREFIX + "shrink_1"]  # the name ends in the class's
+    # With kept tests that build one, theirs come first.
+    tests = _tests(explore(module, frozenset({"resize"}), built={"Cache": ["Cache(8)"]}))
+    assert "resize(Cache(8), 0)" in tests[PREFIX + "resize_1"]
+
+
+CLOSURES = '''
+def make_adder(n: int):
+    def add(x: int):
+        return x + n
+    return add
+
+
+def memoize(size: int):
+    def decorator(func):
+        seen = {}
+        def wrapper(x):
+            if x in seen:
+                return seen[x]
+            seen[x] = result = func(x)
+            return result
+        return wrapper
+    return decorator
+'''
+
+
+def test_what_a_function_returns_is_called_a_decorator_on_a_function_called_twice_alike(tmp_path):
+    tests = _tests(explore(CLOSURES, frozenset({"make_adder", "memoize"}), calls_per_target=2))
+    made = [body for name, body in tests.items() if name.startswith(PREFIX + "make_adder_made")]
+    assert made and all(re.search(r"made = make_adder\(-?\d+\)\n +assert made\(-?\d+\) == None", b) for b in made)
+    wrapped = [body for name, body in tests.items() if name.startswith(PREFIX + "memoize_made")]
+    assert wrapped
+    for body in wrapped:
+        first, again, other = re.search(r"assert \[wrapped\((.+)\), wrapped\((.+)\), wrapped\((.+)\)\] == None",
+                                        body).groups()
+        assert first == again != other  # the second call with the first's argument: the cached branch
+    # Run, each call of what the factories made gives a value (the decorated function's, cached or not).
+    module = tmp_path / "closures.py"
+    module.write_text(CLOSURES)
+    test = tmp_path / "test_closures.py"
+    test.write_text("from closures import *\n\n\n" + "\n\n\n".join(
+        body.replace(" == None", " is not None") for name, body in tests.items() if "_made" in name) + "\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
