@@ -333,6 +333,8 @@ class Engine:
             try:
                 if pending:
                     backend = self.backend()
+                    if cfg.max_calls:
+                        backend.preload()  # while the first module's exploration runs
                     for work in self._generate_all(pending, workspace, backend):
                         finished.append(work)
                         self.on_progress(work.report.progress_line())

@@ -52,6 +52,9 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def preload(self) -> None:
+        """Start what the first call needs (loading a model) without waiting for it."""
+
 
 class CodeExtractionError(ValueError):
     """The reply holds no usable Python test code."""
@@ -273,9 +276,26 @@ class LlamaCppBackend:
         self.seed = seed
         self.calls = 0
         self._llama = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one call at a time
+        self._load_lock = threading.Lock()
+
+    def preload(self) -> None:
+        """Load the model in a background thread: llama.cpp loads with the GIL released, so the sandbox runs
+        before the first call (exploration) overlap it. A failed load is raised again by the first call."""
+        if self._llama is None:
+            threading.Thread(target=self._load_or_leave, name="utgen-model-load", daemon=True).start()
+
+    def _load_or_leave(self) -> None:
+        try:
+            self._load()
+        except ModelError:
+            pass  # the caller's own load raises it, in the caller's thread
 
     def _load(self):
+        with self._load_lock:
+            return self._load_once()
+
+    def _load_once(self):
         if self._llama is None:
             try:
                 from llama_cpp import Llama
@@ -353,6 +373,9 @@ class OpenAIBackend:
     def count_tokens(self, text: str) -> int:
         """Estimate: the server's tokenizer is not reachable through the chat API."""
         return len(text) // 3 + 1
+
+    def preload(self) -> None:
+        """Nothing to load: the server holds the model."""
 
     def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
                  on_token: OnToken | None = None) -> Completion:

@@ -11,8 +11,8 @@ import pytest
 
 from pytest_utgen import discover
 from pytest_utgen.config import load_config
-from pytest_utgen.errors import ConfigError, OutputError
-from pytest_utgen.generate import CodeExtractionError, extract_code
+from pytest_utgen.errors import ConfigError, ModelError, OutputError
+from pytest_utgen.generate import CodeExtractionError, LlamaCppBackend, extract_code
 from pytest_utgen.prompt import SYSTEM_PROMPT, build_messages, prompt_lines, split_source
 from pytest_utgen.targets import find_targets
 from pytest_utgen.writer import (
@@ -326,3 +326,20 @@ def test_a_modules_package_is_where_its_relative_imports_start():
     assert discover.SourceModule(root / "tinydb" / "queries.py", "tinydb.queries", root).package == "tinydb"
     assert discover.SourceModule(root / "tinydb" / "__init__.py", "tinydb", root).package == "tinydb"
     assert discover.SourceModule(root / "docopt.py", "docopt", root).package == ""
+
+
+def test_a_model_that_fails_to_load_in_the_background_fails_the_first_call_with_the_reason(tmp_path):
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)
+    backend = LlamaCppBackend(truncated, "truncated")
+    backend.preload()  # fails in its thread, silently
+    with pytest.raises(ModelError, match="llama.cpp could not load"):
+        backend.count_tokens("def test(): pass")
+
+
+def test_a_model_loaded_in_the_background_serves_the_first_call(tmp_path):
+    from conftest import default_model_or_skip
+
+    backend = LlamaCppBackend(default_model_or_skip(), "default")
+    backend.preload()
+    assert backend.count_tokens("def test(): pass") > 3  # waits for the load under way
