@@ -100,7 +100,8 @@ def unshadow(test_file: TestFile, module_source: str, module_name: str) -> TestF
 def import_missing_names(test_file: TestFile, module_source: str, module_name: str) -> TestFile:
     """Import the names the test file uses but never binds, where they can only mean one thing: the module
     under test's own functions, classes and constants (``from module import ...``), a name the module itself
-    imports (its import again; a relative one through the module), a standard library module, and ``pytest``.
+    imports (its import again; a relative one through the module), a standard library module, the module's
+    top-level package, and ``pytest``.
 
     The model often uses a class or helper of the module, ``timedelta`` or ``pytest.raises`` without
     importing it; the NameError is certain, so the import is added before anything runs.
@@ -133,6 +134,9 @@ def import_missing_names(test_file: TestFile, module_source: str, module_name: s
     head.extend(imported[name] for name in sorted(unbound - defined) if name in imported)
     head.extend(f"import {name}" for name in sorted(unbound - defined - set(imported) - {"pytest"})
                 if name in sys.stdlib_module_names)
+    top = module_name.split(".")[0]
+    if top in unbound - defined - set(imported):  # a docstring's ``semver.compare(...)``, its import in another
+        head.append(f"import {top}")
     if not head:
         return test_file
     # Two blank lines between the imports and a file that starts with its first definition (seeds, calls).

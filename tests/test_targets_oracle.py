@@ -222,6 +222,9 @@ def test_names_the_module_imports_and_standard_modules_used_but_never_imported_a
     head = import_missing_names(TestFile(tests), module, "pkg.dates").source.split("import pytest\n")[0].splitlines()
     assert head == ["from pkg.dates import parse", "from pkg.dates import ParseError", "from datetime import date",
                     "import re", "from datetime import timedelta as td", "import math"]
+    # A docstring example calls through the top-level package (``pkg.parse``), imported in another example.
+    seeds = "def test_doc_parse():\n    assert pkg.parse('P1D') == pkg.dates.td(days=1)\n"
+    assert import_missing_names(TestFile(seeds), module, "pkg.dates").source.startswith("import pkg\n\n\ndef test")
 
 
 def test_instrumented_asserts_record_and_go_on_keeping_their_lines():
