@@ -481,16 +481,13 @@ class Engine:
 
         coverage_deadline = started + (model_deadline() - started) * (1 - share)
         self._seed(work, validator)
-        # Before the model's first call, the steps without it share one slice of its time: their variants of
-        # variants gain little once the calls are built, and the decorator applied or the object in a state no
-        # signature tells of are the model's.
-        first_calls = started + EXPLORE_SHARE * (model_deadline() - started)
-        self._explore(work, validator, first_calls)
-        self._amplify(work, validator, first_calls)
+        self._explore(work, validator, started + EXPLORE_SHARE * (model_deadline() - started))
         # max_calls 0: no model at all (its tokenizer neither), the steps above and amplification only.
         for chunk in split_source(work.source, budget, backend.count_tokens) if cfg.max_calls else []:
             yield from self._module_requests(work, chunk, backend.count_tokens(chunk.code), coverage_deadline)
-        self._amplify(work, validator, coverage_deadline if work.report.model_calls else first_calls)
+        # Until the target pass, rounds that reach no new line or branch (their variants only kill mutants) are
+        # left for later: the amplification after the model's tests makes them.
+        self._amplify(work, validator, coverage_deadline, for_coverage=True)
         stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
         # The model's tests build objects and pass values that exploration had not: methods get new receivers.
         now = time.perf_counter()
@@ -653,14 +650,18 @@ class Engine:
                 killed = _mutation_run(work, validator, result.kept_file, survivors).killed
                 survivors = [m for m in survivors if m.id not in killed]
 
-    def _amplify(self, work: _ModuleWork, validator: CandidateValidator, deadline: float) -> None:
-        """Rounds of variants of the kept tests (no model call) until a round keeps none or no round fits
-        before ``deadline``: each round varies the tests kept in the one before, so a variant's variant can
-        reach a branch neither reaches."""
+    def _amplify(self, work: _ModuleWork, validator: CandidateValidator, deadline: float,
+                 for_coverage: bool = False) -> None:
+        """Rounds of variants of the kept tests (no model call) until a round keeps none (``for_coverage``: none
+        that runs a new line or branch) or no round fits before ``deadline``: each round varies the tests kept in
+        the one before, so a variant's variant can reach a branch neither reaches."""
         if not self.config.amplify:
             return
         for _ in range(AMPLIFY_ROUNDS):
+            before = work.percent()
             if not self._amplify_round(work, validator, deadline):
+                return
+            if for_coverage and work.percent() <= before:
                 return
 
     def _amplify_round(self, work: _ModuleWork, validator: CandidateValidator, deadline: float) -> bool:
