@@ -120,7 +120,10 @@ def import_missing_names(test_file: TestFile, module_source: str, module_name: s
             bound.add(node.name)
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+    # An import binds its name file-wide only at the top: one inside a test binds it in that test alone (a
+    # docstring example's ``import semver`` becomes the first line of its own test).
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
             bound.update((a.asname or a.name).split(".")[0] for a in node.names)
     unbound = used - bound - set(dir(builtins))
     if any(isinstance(n, ast.ImportFrom) and n.module == module_name and any(a.name == "*" for a in n.names)

@@ -223,7 +223,8 @@ def test_names_the_module_imports_and_standard_modules_used_but_never_imported_a
     assert head == ["from pkg.dates import parse", "from pkg.dates import ParseError", "from datetime import date",
                     "import re", "from datetime import timedelta as td", "import math"]
     # A docstring example calls through the top-level package (``pkg.parse``), imported in another example.
-    seeds = "def test_doc_parse():\n    assert pkg.parse('P1D') == pkg.dates.td(days=1)\n"
+    seeds = ("def test_doc_parse():\n    assert pkg.parse('P1D') == pkg.dates.td(days=1)\n\n\n"
+             "def test_doc_first():\n    import pkg\n    assert pkg.parse('P2D')\n")
     assert import_missing_names(TestFile(seeds), module, "pkg.dates").source.startswith("import pkg\n\n\ndef test")
 
 
