@@ -428,7 +428,7 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
             owner: str | None = None) -> list[str]:
     """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say
     (``owner``: the class of the method, whose objects an ``other`` parameter takes)."""
-    annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+    annotation = _annotation(arg)
     # A class the annotation names, or the parameter does (``cache``: a Cache, ``start_interval``: an Interval).
     objects = [cls for cls in pools.objects if re.search(rf"\b{cls}\b", annotation)
                or re.fullmatch(rf"(\w+_)?{cls.lower()}", arg.arg.lower())]
@@ -436,16 +436,19 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
         objects.append(owner)
     # What tests pass to a parameter of this name (in any function of the module) is what it takes.
     values = [maker for cls in objects for maker in pools.objects[cls]] + pools.named.get(arg.arg, [])[:width]
-    for kind in _kinds(arg, default):
+    for kind in _kinds(arg, default, annotation):
         values.extend(pools.kinds[kind][:width])
     return _unique(values)[: width * 2]
 
 
-def _kinds(arg: ast.arg, default: ast.expr | None) -> list[str]:
-    """The kinds of value (keys of ``_BASICS``) ``arg`` takes, most likely first, from what its annotation,
-    default and name say; every common kind when they say nothing."""
+def _annotation(arg: ast.arg) -> str:
+    return ast.unparse(arg.annotation) if arg.annotation is not None else ""
+
+
+def _kinds(arg: ast.arg, default: ast.expr | None, annotation: str) -> list[str]:
+    """The kinds of value (keys of ``_BASICS``) ``arg`` takes, most likely first, from what its annotation
+    (unparsed), default and name say; every common kind when they say nothing."""
     kinds: list[str] = []
-    annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
     if annotation:
         text = annotation.lower()
         kinds += [kind for word, kind in _ANNOTATIONS if word in text][:1]
@@ -481,27 +484,25 @@ def _made_calls(name: str, calls: list[str], inner: ast.FunctionDef, pools: _Poo
     function that is then called three times, twice alike: a cache or a counter takes another branch on
     the second call."""
     parameters = _positional(inner, bound=False)
-    decorates = len(parameters) == 1 and "callable" in _kinds(parameters[0], None)
+    decorates = len(parameters) == 1 and "callable" in _kinds(parameters[0], None, _annotation(parameters[0]))
     if decorates:
         functions = pools.kinds["callable"]
         arguments = _unique(pools.kinds["int"][:2] + pools.kinds["str"][:2])
     else:
         inner_calls = _calls(inner, f"{name}.{inner.name}", pools, bound=False, most=most)
-    bodies = []
+    bodies: list[list[str]] = []
     for number in range(most):
         made = f"{name}({calls[number % len(calls)]})"
         if decorates:
             first, second = arguments[number % len(arguments)], arguments[(number + 1) % len(arguments)]
-            bodies.append([f"wrapped = {made}({functions[number % len(functions)]})",
-                           f"assert [wrapped({first}), wrapped({first}), wrapped({second})] == None"])
+            body = [f"wrapped = {made}({functions[number % len(functions)]})",
+                    f"assert [wrapped({first}), wrapped({first}), wrapped({second})] == None"]
         else:
-            bodies.append([f"made = {made}",
-                           f"assert {_result(inner, f'made({inner_calls[number % len(inner_calls)]})')} == None"])
-    return _unique_bodies(bodies)
-
-
-def _unique_bodies(bodies: list[list[str]]) -> list[list[str]]:
-    return [list(body) for body in dict.fromkeys(tuple(body) for body in bodies)]
+            body = [f"made = {made}",
+                    f"assert {_result(inner, f'made({inner_calls[number % len(inner_calls)]})')} == None"]
+        if body not in bodies:
+            bodies.append(body)
+    return bodies
 
 
 def _result(function: ast.FunctionDef | ast.AsyncFunctionDef, call: str) -> str:

@@ -292,28 +292,25 @@ class LlamaCppBackend:
             pass  # the caller's own load raises it, in the caller's thread
 
     def _load(self):
-        with self._load_lock:
-            return self._load_once()
-
-    def _load_once(self):
-        if self._llama is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:  # pragma: no cover - dependency of the package
-                raise ModelError(f"llama-cpp-python is not installed: {exc}") from None
-            _route_llama_log(self.verbose)
-            try:
-                self._llama = Llama(
-                    model_path=str(self.model_path),
-                    lora_path=str(self.lora_path) if self.lora_path else None,
-                    n_ctx=self.n_ctx,
-                    n_threads=self.n_threads or os.cpu_count(),
-                    seed=self.seed,
-                    verbose=self.verbose,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from None
-        return self._llama
+        with self._load_lock:  # a load under way (preload's) is waited for, not made twice
+            if self._llama is None:
+                try:
+                    from llama_cpp import Llama
+                except ImportError as exc:  # pragma: no cover - dependency of the package
+                    raise ModelError(f"llama-cpp-python is not installed: {exc}") from None
+                _route_llama_log(self.verbose)
+                try:
+                    self._llama = Llama(
+                        model_path=str(self.model_path),
+                        lora_path=str(self.lora_path) if self.lora_path else None,
+                        n_ctx=self.n_ctx,
+                        n_threads=self.n_threads or os.cpu_count(),
+                        seed=self.seed,
+                        verbose=self.verbose,
+                    )
+                except (ValueError, RuntimeError, OSError) as exc:
+                    raise ModelError(f"llama.cpp could not load {self.model_path}: {exc}") from None
+            return self._llama
 
     def count_tokens(self, text: str) -> int:
         """Exact token count of ``text`` under the model's tokenizer."""
