@@ -135,11 +135,11 @@ def import_missing_names(test_file: TestFile, module_source: str, module_name: s
         head.append(f"from {module_name} import {', '.join(own)}")
     imported = _module_imports(module_tree, module_name)
     head.extend(imported[name] for name in sorted(unbound - defined) if name in imported)
-    head.extend(f"import {name}" for name in sorted(unbound - defined - set(imported) - {"pytest"})
-                if name in sys.stdlib_module_names)
     top = module_name.split(".")[0]
-    if top in unbound - defined - set(imported):  # a docstring's ``semver.compare(...)``, its import in another
-        head.append(f"import {top}")
+    # The module's top-level package (a docstring's ``semver.compare(...)``, its import in another test), once
+    # even where it shares a standard library module's name.
+    head.extend(f"import {name}" for name in sorted(unbound - defined - set(imported) - {"pytest"})
+                if name in sys.stdlib_module_names or name == top)
     if not head:
         return test_file
     # Two blank lines between the imports and a file that starts with its first definition (seeds, calls).

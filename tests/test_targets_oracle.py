@@ -226,6 +226,9 @@ def test_names_the_module_imports_and_standard_modules_used_but_never_imported_a
     seeds = ("def test_doc_parse():\n    assert pkg.parse('P1D') == pkg.dates.td(days=1)\n\n\n"
              "def test_doc_first():\n    import pkg\n    assert pkg.parse('P2D')\n")
     assert import_missing_names(TestFile(seeds), module, "pkg.dates").source.startswith("import pkg\n\n\ndef test")
+    # A package named like a standard library module (``calendar.week``) is imported once.
+    calendar = import_missing_names(TestFile("def test_c():\n    assert calendar.week.now()\n"), module, "calendar.week")
+    assert calendar.source.count("import calendar\n") == 1
 
 
 def test_instrumented_asserts_record_and_go_on_keeping_their_lines():
