@@ -104,6 +104,7 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
                         None)
             args = _calls(init, node.name, pools, bound=True, most=1)[0] if init is not None else ""
             pools.objects[node.name] = [f"{node.name}({args})"]
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     tests: list[str] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in wanted \
@@ -116,7 +117,7 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
                 tests.extend((f"{node.name.lower()}_made", body)
                              for body in _made_calls(node.name, calls, inner, pools, calls_per_target))
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            tests.extend(_class_tests(node, wanted, pools, calls_per_target))
+            tests.extend(_class_tests(node, _lineage(node, classes), wanted, pools, calls_per_target))
     tests = [(name, body) for name, body in tests if _body_key(body) not in tried]
     functions: list[str] = []
     taken: set[str] = set()
@@ -285,7 +286,11 @@ _IN_PLACE = {"__iadd__": "+=", "__isub__": "-=", "__imul__": "*=", "__ior__": "|
 _NAMES_AN_ATTRIBUTE = {"__getattr__", "__setattr__", "__delattr__", "__format__"}  # their operand is a str
 
 
-def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools, most: int) -> list[tuple[str, list[str]]]:
+def _class_tests(node: ast.ClassDef, lineage: list[ast.ClassDef], wanted: frozenset[str], pools: _Pools,
+                 most: int) -> list[tuple[str, list[str]]]:
+    """Tests of the class ``node``'s methods named in ``wanted``: each called on a new object, and (taking
+    turns with those) on one that calls before it have filled (``lineage``: the class and its bases in the
+    module, whose methods the object has too)."""
     methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
     init = methods.get("__init__")
     makers = list(pools.objects.get(node.name, []))
@@ -295,6 +300,7 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools, most
         makers = [f"{node.name}()"]
     makers = _unique(makers)
     prefix = node.name.lower()
+    filled = _Filled(node.name, lineage, makers, pools, most)
     tests: list[tuple[str, list[str]]] = []
     if f"{node.name}.__init__" in wanted:
         # What the constructor stored: vars() of the object is a dict, literal when its fields are.
@@ -303,7 +309,8 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools, most
         if f"{node.name}.{name}" not in wanted:
             continue
         if name.startswith("__") and name.endswith("__"):
-            tests.extend((f"{prefix}_{name.strip('_')}", body) for body in _special_calls(method, makers, pools, most))
+            bodies = _alternate(_special_calls(method, makers, pools, most), filled.special_bodies(method))
+            tests.extend((f"{prefix}_{name.strip('_')}", body) for body in bodies)
             continue
         if name.startswith("_"):
             continue
@@ -319,10 +326,145 @@ def _class_tests(node: ast.ClassDef, wanted: frozenset[str], pools: _Pools, most
         elif not _changes_the_call(method):
             calls = _calls(method, f"{node.name}.{name}", pools, bound=True, most=most, owner=node.name)
             # Each argument list on another object, and each object at least once.
-            for number in range(max(len(calls), min(len(makers), most))):
-                call = _result(method, f"obj.{name}({calls[number % len(calls)]})")
-                tests.append((f"{prefix}_{name}", [f"obj = {makers[number % len(makers)]}", f"assert {call} == None"]))
+            bodies = [[f"obj = {makers[number % len(makers)]}",
+                       f"assert {_result(method, f'obj.{name}({calls[number % len(calls)]})')} == None"]
+                      for number in range(max(len(calls), min(len(makers), most)))]
+            tests.extend((f"{prefix}_{name}", body) for body in _alternate(bodies, filled.method_bodies(method)))
     return tests
+
+
+_MAPPING_BASES = {"dict", "OrderedDict", "defaultdict", "UserDict", "MutableMapping", "Counter", "ChainMap"}
+# Calls that change what they are called on (``self.items.append(x)``, ``heapq.heappush(self.heap, x)``).
+_CHANGING_CALLS = {"append", "appendleft", "add", "update", "insert", "extend", "pop", "popleft", "popitem", "remove",
+                   "discard", "clear", "setdefault", "move_to_end", "sort", "reverse", "heappush", "heappop",
+                   "heapify", "heapreplace", "heappushpop", "insort"}
+_FILL = 4  # items a mapping gets before the call: enough to pass a small maxsize
+
+
+def _lineage(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[ast.ClassDef]:
+    """``node`` and the bases of it that the module defines, nearest first."""
+    lineage: list[ast.ClassDef] = []
+    queue = [node]
+    while queue:
+        cls = queue.pop(0)
+        if cls not in lineage:
+            lineage.append(cls)
+            queue.extend(classes[base] for base in _base_names(cls) if base in classes)
+    return lineage
+
+
+def _base_names(node: ast.ClassDef) -> list[str]:
+    return [ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases]
+
+
+class _Filled:
+    """Test bodies that call a method on an object that calls before it have filled: a mapping (a class with
+    ``__setitem__``, or a dict's subclass) gets items, other objects the calls of their methods that store
+    into them (``add``, ``push``, ``set_x``), once and twice alike. A method reached only with items in the
+    object (a cache's hit, an eviction, ``pop`` of a queue) or with one already there (a second ``add`` of a
+    task) runs only so: Randoop and Pynguin build such sequences by search, here they are drawn in turn."""
+
+    def __init__(self, cls: str, lineage: list[ast.ClassDef], makers: list[str], pools: _Pools, most: int):
+        self.cls, self.most = cls, most
+        methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        for node in lineage:
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    methods.setdefault(item.name, item)
+        # The first object built with a small size (0 is the ints' first: a cache of maxsize 0 holds nothing).
+        sized = _Pools({**pools.kinds, "int": _unique(["3", *pools.kinds["int"]])}, pools.named, pools.objects)
+        first = _calls(methods["__init__"], cls, sized, bound=True, most=1)[0] if "__init__" in methods else ""
+        self.makers = _unique([f"{cls}({first})", *makers])
+        self.mapping = "__setitem__" in methods or any(base in _MAPPING_BASES
+                                                        for node in lineage for base in _base_names(node))
+        keys = _unique(pools.named.get("key", []) + pools.kinds["str"])
+        # Values of several kinds: a mapping may convert a dict or a list it is given (a nested mapping).
+        values = _unique(pools.named.get("value", []) + [pools.kinds[kind][0] for kind in ("int", "dict", "str", "list")])
+        self.keys, self.values = keys[:_FILL], values
+        # A method's key parameter gets a key the object holds.
+        self.pools = _Pools(pools.kinds, {**pools.named, "key": keys[:1] + pools.named.get("key", [])}, pools.objects)
+        setups: list[list[str]] = []
+        if self.mapping:
+            items = [f"obj[{key}] = {values[number % len(values)]}" for number, key in enumerate(self.keys)]
+            setups += [items[:2], items]
+        for name, method in methods.items():
+            if not name.startswith("_") and _is_plain_method(method) and _stores_into_self(method):
+                call = f"obj.{name}({_calls(method, f'{cls}.{name}', self.pools, bound=True, most=1, owner=cls)[0]})"
+                setups += [[call], [call, call]]
+        self.setups = setups
+
+    def special_bodies(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[str]]:
+        """Bodies that reach the special method ``method`` on a filled object: a mapping's item methods with
+        a key it holds."""
+        if not self.setups:
+            return []
+        key = self.keys[0] if self.keys else None
+        reaches = {"__getitem__": f"assert obj[{key}] == None", "__contains__": f"assert ({key} in obj) == None",
+                   "__delitem__": f"del obj[{key}]\nassert list(obj) == None",
+                   "__setitem__": f"obj[{key}] = {self.values[-1]}\nassert obj[{key}] == None"} if key else {}
+        if method.name in _UNARY:
+            last = f"assert ({_UNARY[method.name]}) == None"
+        elif method.name in reaches and self.mapping:
+            last = reaches[method.name]
+        else:
+            return []
+        return self._bodies([last.split("\n")])
+
+    def method_bodies(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[str]]:
+        """Bodies that call the public method ``method`` on a filled object."""
+        if not self.setups:
+            return []
+        calls = _calls(method, f"{self.cls}.{method.name}.filled", self.pools, bound=True, most=self.most,
+                       owner=self.cls)
+        return self._bodies([[f"assert {_result(method, f'obj.{method.name}({args})')} == None"] for args in calls])
+
+    def _bodies(self, lasts: list[list[str]]) -> list[list[str]]:
+        bodies: list[list[str]] = []
+        for number in range(self.most):
+            body = [f"obj = {self.makers[number % len(self.makers)]}", *self.setups[number % len(self.setups)],
+                    *lasts[number % len(lasts)]]
+            if body not in bodies:
+                bodies.append(body)
+        return bodies
+
+
+def _is_plain_method(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A method called on an object by its signature: not static, a class method, a property or a context
+    manager."""
+    return not isinstance(method, ast.AsyncFunctionDef) and not _changes_the_call(method) \
+        and bool(method.args.posonlyargs + method.args.args)
+
+
+def _stores_into_self(method: ast.FunctionDef) -> bool:
+    """Whether ``method`` changes its object: sets or deletes an attribute or item of it, or calls what
+    changes one (``self.items.append(x)``, ``heapq.heappush(self._heap, x)``)."""
+    me = (method.args.posonlyargs + method.args.args)[0].arg
+    for node in ast.walk(method):
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            changed = [node.func.value] if isinstance(node.func, ast.Attribute) else []
+            targets = changed + node.args[:1] if name in _CHANGING_CALLS else []
+        else:
+            continue
+        if any(not isinstance(target, ast.Name) and _rooted_at(target, me) for target in targets):
+            return True
+    return False
+
+
+def _rooted_at(node: ast.expr, name: str) -> bool:
+    """Whether ``node`` is ``name`` or an attribute or item of it, at any depth."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _alternate(*lists: list) -> list:
+    """The items of ``lists`` taken in turn, one from each."""
+    return [item for group in zip_longest(*lists) for item in group if item is not None]
 
 
 def _special_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, makers: list[str], pools: _Pools,

@@ -100,7 +100,8 @@ def test_a_limit_takes_every_target_s_first_call_before_any_target_s_second():
 def test_more_calls_per_target_begin_with_the_same_calls():
     four = _tests(explore(MODULE, frozenset({"greet", "Account.deposit"})))
     more = _tests(explore(MODULE, frozenset({"greet", "Account.deposit"}), calls_per_target=8))
-    assert len(four) == 2 * CALLS_PER_TARGET and len(more) > len(four)
+    # deposit is called on new objects, and as often on ones that deposit filled (it stores into its object).
+    assert len(four) == 3 * CALLS_PER_TARGET and len(more) > len(four)
     # Each target's first call has every parameter's likeliest value, however many calls follow it.
     assert more[PREFIX + "greet_1"] == four[PREFIX + "greet_1"]
 
@@ -488,3 +489,90 @@ def test_what_a_function_returns_is_called_a_decorator_on_a_function_called_twic
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
                          cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
+
+
+STATEFUL = '''
+import heapq
+
+
+class BoundedCache:
+    def __init__(self, maxsize):
+        self.maxsize = maxsize
+        self.data = {}
+
+    def __setitem__(self, key, value):
+        if key in self.data:
+            self.data[key] = value
+            return
+        if len(self.data) >= self.maxsize:
+            del self.data[next(iter(self.data))]
+        self.data[key] = value
+
+    def __getitem__(self, key):
+        if key not in self.data:
+            raise KeyError(key)
+        return self.data[key]
+
+
+class CountingCache(BoundedCache):
+    def hits(self, key):
+        return key in self.data
+
+
+class TaskQueue:
+    def __init__(self):
+        self.heap = []
+        self.seen = set()
+
+    def add(self, task, priority=0):
+        if task in self.seen:
+            return False
+        self.seen.add(task)
+        heapq.heappush(self.heap, (priority, task))
+        return True
+
+    def pop(self):
+        if not self.heap:
+            raise IndexError("empty")
+        priority, task = heapq.heappop(self.heap)
+        self.seen.discard(task)
+        return task
+'''
+
+
+def test_methods_are_called_on_objects_that_calls_before_them_filled():
+    tests = {name: "\n".join(line.strip() for line in text.splitlines()[1:]) for name, text in _tests(explore(
+        STATEFUL, frozenset({"BoundedCache.__getitem__", "CountingCache.hits", "TaskQueue.add", "TaskQueue.pop"}))).items()}
+    # A mapping (its own __setitem__, or a base's in the module) gets items first, read back with a key it holds;
+    # the first filled object is built small, so that more items than it holds are set.
+    getitem = [b for n, b in tests.items() if n.startswith(PREFIX + "boundedcache_getitem")]
+    filled = [b for b in getitem if "obj['abc'] = " in b]
+    assert filled and filled[0].startswith("obj = BoundedCache(3)") and filled[0].endswith("assert obj['abc'] == None")
+    assert any(b.count("] = ") == 4 for b in filled)
+    assert any("obj['abc'] = " in b and "assert obj.hits('abc') == None" in b
+               for n, b in tests.items() if n.startswith(PREFIX + "countingcache_hits"))
+    # Other objects get the calls of the methods that store into them, once and twice alike.
+    add = [b for n, b in tests.items() if n.startswith(PREFIX + "taskqueue_add")]
+    assert any(re.fullmatch(r"obj = TaskQueue\(\)\n(obj\.add\((.+)\)\n)assert obj\.add\(\2\) == None", b) for b in add)
+    assert any(re.search(r"(obj\.add\(.+\)\n)\1assert obj\.add", b) for b in add)
+    assert any(re.fullmatch(r"obj = TaskQueue\(\)\nobj\.add\(.+\)\nassert obj\.pop\(\) == None", b)
+               for n, b in tests.items() if n.startswith(PREFIX + "taskqueue_pop"))
+    # Plain calls on a new object come first, taking turns with the filled ones.
+    assert not getitem[0].count("] = ") and getitem[1].count("] = ")
+
+
+def test_the_engine_reaches_what_only_a_filled_object_runs_with_no_model(tmp_path):
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['src']\n")
+    (project / "src" / "stateful.py").write_text(STATEFUL)
+    config = load_config(project, {"endpoint": "http://127.0.0.1:9/v1", "max_calls": 0, "reruns": 1,
+                                   "amplify": False, "mutation": False, "target_coverage": 100.0,
+                                   "paths": [str(project / "src")]})
+    module = Engine(config, select_all=True).run().modules[0]
+    # An existing key set again, the eviction, a hit, a task added twice, a pop: each needs calls before it.
+    assert module.model_calls == 0 and module.line_after == 100.0
+    kept = (project / "tests" / "utgen" / "test_stateful.py").read_text()
+    rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)
+    assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
