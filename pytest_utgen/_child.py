@@ -34,6 +34,11 @@ from .oracle import OBSERVE
 
 
 ALONE_KILL_GRACE = 5.0  # seconds past a test's time limit before its fork in an alone run is killed
+# A test under a mutant hangs once it runs this many times its seconds as written (traced by coverage, so
+# slower than under the mutant), and at least HANG_FLOOR_SECONDS: a mutant that loops forever costs a fraction
+# of a second, not the whole limit (cachetools: ten such mutants took 20 s of a 90 s budget at 2 s each).
+HANG_FACTOR = 10.0
+HANG_FLOOR_SECONDS = 0.25
 
 
 class ResultStream:
@@ -145,22 +150,26 @@ class MutantRunner:
     def pytest_runtestloop(self, session):
         from _pytest.runner import runtestprotocol
 
-        def passes(item) -> bool:
+        def passes(item, seconds: float) -> bool:
             self.stream.emit(event="start", nodeid=item.nodeid)
-            with self.stream.guard.running(item.nodeid), time_limit(self.seconds):
+            with self.stream.guard.running(item.nodeid), time_limit(seconds):
                 reports = runtestprotocol(item, nextitem=None, log=False)
             return all(r.passed or (r.skipped and r.when != "call") for r in reports) and any(
                 r.when == "call" and r.passed for r in reports)
 
         setattr(builtins, SWITCH, 0)
         passing = []
+        limit: dict[str, float] = {}  # per passing test, its time limit under a mutant
         for item in session.items:
             if self.cov is not None:
                 self.cov.switch_context(item.nodeid)
-            ok = passes(item)
+            started = time.perf_counter()
+            ok = passes(item, self.seconds)
             self.stream.emit(event="baseline", nodeid=item.nodeid, passed=ok)
             if ok:
                 passing.append(item)
+                took = time.perf_counter() - started
+                limit[item.nodeid] = min(self.seconds, max(HANG_FLOOR_SECONDS, HANG_FACTOR * took))
         lines_of = self._lines_by_test([item.nodeid for item in passing])
         for mutant in self.mutants:
             setattr(builtins, SWITCH, mutant.id)
@@ -168,9 +177,9 @@ class MutantRunner:
             killed_by = []
             for item in covering:
                 started = time.perf_counter()
-                if not passes(item):
+                if not passes(item, limit[item.nodeid]):
                     killed_by.append(item.nodeid)
-                    if time.perf_counter() - started >= self.seconds:
+                    if time.perf_counter() - started >= limit[item.nodeid]:
                         # The mutant hangs: each later test that reaches it would wait out the limit too
                         # (150 amplified variants, 5 minutes); it is killed already.
                         break

@@ -72,6 +72,9 @@ FILL_CALLS_PER_TARGET = 12
 MIN_BUILT_TESTS = 5  # fewer tests built without the model than this fit in the time left: no child run
 # A reply cut shorter than this holds no whole test: the call is not made.
 MIN_REPLY_TOKENS = 96
+# The longest reply to a mutant prompt: one or two tests that tell the change apart (119 tokens on average on the
+# tuning sets; a longer one, semver's 405 tokens at 58 s of a 90 s budget, repeats tests already kept).
+MUTANT_REPLY_TOKENS = 256
 CHAT_TEMPLATE_TOKENS = 12  # the role markers the chat template adds around each message
 
 
@@ -116,7 +119,7 @@ class _Request:
     temperature: float
     kind: PromptKind
     target: str | None = None
-    max_tokens: int | None = None  # the reply's length limit: what fits before the deadline (None: max_tokens)
+    max_tokens: int | None = None  # the reply's length limit, at most (None: the config's max_tokens)
 
 
 @dataclass
@@ -640,7 +643,8 @@ class Engine:
             mutant, target = min(pending, key=lambda mt: (asked[mt[1].qualname], _is_string_change(mt[0]),
                                                           -left[mt[1].qualname], mt[0].id))
             request = self._fitted(_Request(build_mutant_messages(header, work.selection.module.name, target, mutant),
-                                            0.0, PromptKind.MUTANT, target.qualname), deadline)
+                                            0.0, PromptKind.MUTANT, target.qualname,
+                                            min(MUTANT_REPLY_TOKENS, cfg.max_tokens)), deadline)
             if request is None:
                 return StopReason.BUDGET_SECONDS
             tried.add(mutant.id)
@@ -768,14 +772,14 @@ class Engine:
         work.kept = work.kept.prune(set(chosen)) if chosen else None
 
     def _fitted(self, request: _Request, deadline: float) -> _Request | None:
-        """``request`` with the longest reply (up to ``max_tokens``) that should end by ``deadline``, from the
+        """``request`` with the longest reply (up to its ``max_tokens``) that should end by ``deadline``, from the
         model's speed here and the prompt tokens not shared with the last call's (llama.cpp reuses those);
         None when not even a short test would fit."""
         text = _prompt_text(request.messages)
         shared = len(os.path.commonprefix([text, self._last_prompt]))
         new_tokens = self.backend().count_tokens(text[shared:]) + CHAT_TEMPLATE_TOKENS * len(request.messages)
         left = deadline - time.perf_counter() - new_tokens / self.speed.prompt
-        max_tokens = min(self.config.max_tokens, int(left * self.speed.decode))
+        max_tokens = min(request.max_tokens or self.config.max_tokens, int(left * self.speed.decode))
         if max_tokens < min(MIN_REPLY_TOKENS, self.config.max_tokens):
             return None
         return dataclasses.replace(request, max_tokens=max_tokens)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import GOOD_REPLIES, module_of
 from pytest_utgen.config import load_config
-from pytest_utgen.engine import Engine
+from pytest_utgen.engine import MUTANT_REPLY_TOKENS, Engine
 from pytest_utgen.mutate import SWITCH, find_mutants, schemata
 from pytest_utgen.report import StopReason
 from pytest_utgen.sandbox import Workspace
@@ -116,6 +116,23 @@ def test_a_mutant_that_hangs_stops_at_the_first_test_it_hangs(example_project):
     assert seconds < 6 * len(hung) / 2  # not all six tests waiting out their second under each of them
 
 
+
+def test_a_hang_under_a_mutant_costs_a_multiple_of_the_test_s_own_seconds_not_the_whole_limit(example_project):
+    (example_project / "tests" / "test_waits.py").write_text(
+        "from shopkit.pricing import apply_discount\n\n\n"
+        "def test_waits():\n    while apply_discount(1000, 10) != 900:\n        pass\n")
+    module = example_project / "src" / "shopkit" / "pricing.py"
+    mutants = find_mutants(module.read_text())
+    with Workspace(example_project, [example_project / "src"]) as workspace:
+        started = time.perf_counter()
+        run = workspace.run_mutants(["tests/test_waits.py"], "shopkit.pricing", workspace.to_workspace(module),
+                                    mutants, timeout=300, memory_limit_mb=2048, test_seconds=5.0)
+        seconds = time.perf_counter() - started
+    hung = run.kills.get("tests/test_waits.py::test_waits", set())
+    assert run.error is None and len(hung) >= 2
+    assert seconds < 5.0 * len(hung) / 2  # each hang stopped long before the 5 s limit
+
+
 WEAK = """```python
 from shopkit.pricing import apply_discount
 
@@ -169,6 +186,9 @@ def test_survivors_are_asked_for_as_diffs_and_the_kept_set_is_greedy(tmp_path, s
     pricing = report.modules[0]
     assert diff_prompts and all(re.search(r"```diff\n-.*\n\+.*\n```", p) for p in diff_prompts)
     assert len(diff_prompts) <= config.max_calls
+    # A mutant asks for a test or two: a short reply; the other prompts may take the whole max_tokens.
+    limits = {"```diff" in r["messages"][-1]["content"]: r["max_tokens"] for r in server.requests}
+    assert limits[True] <= MUTANT_REPLY_TOKENS < limits[False]
     kept = (project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
     assert "def test_boundaries" in kept
     # The same lines and the same mutants as test_discount (the stronger test_boundaries may cover both): it goes.
