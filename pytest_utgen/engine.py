@@ -70,6 +70,8 @@ EXPLORE_SHARE = 0.3
 # Calls per function or method when exploration fills the seconds no model call or variant fits in.
 FILL_CALLS_PER_TARGET = 12
 MIN_BUILT_TESTS = 5  # fewer tests built without the model than this fit in the time left: no child run
+# A variants' mutant run stopped at the round's deadline still gets this long: their lines and arcs first.
+MIN_MUTANT_RUN_SECONDS = 3.0
 # A reply cut shorter than this holds no whole test: the call is not made.
 MIN_REPLY_TOKENS = 96
 # The longest reply to a mutant prompt: one or two tests that tell the change apart (119 tokens on average on the
@@ -697,7 +699,7 @@ class Engine:
             return False
         module = work.selection.module
         variants = import_missing_names(variants, work.source, module.name)  # a sibling may not be imported
-        gain = self._new_ground(work, validator, variants, survivors, "variants of the kept tests")
+        gain = self._new_ground(work, validator, variants, survivors, "variants of the kept tests", deadline)
         if gain is None:
             return False
         before = work.percent()
@@ -723,10 +725,11 @@ class Engine:
         return len(gain.chosen) - len(merged.duplicates)
 
     def _new_ground(self, work: _ModuleWork, validator: CandidateValidator, file: TestFile,
-                    mutants: list[Mutant], what: str) -> _Gain | None:
+                    mutants: list[Mutant], what: str, deadline: float | None = None) -> _Gain | None:
         """Of ``file``'s tests (built without the model, their expectations observed), the fewest that pass,
         pass again in the run of ``mutants``, and run a line or branch or kill a mutant that no kept test does
-        (greedy cover); None when none does."""
+        (greedy cover); None when none does. The mutants' run stops at ``deadline``: its cost grows with how
+        many tests reach each mutant's line, which the sizing of the file cannot know."""
         started = time.perf_counter()
         try:
             passing = validator.passing(file, test_seconds=MUTANT_TEST_SECONDS, placeholders=True)
@@ -735,11 +738,12 @@ class Engine:
                                                    + passing.collect_error.strip()[-300:]))
             if not passing.kept_file:
                 return None
-            run = validator.mutation_run(passing.kept_file, mutants)
+            seconds = max(MIN_MUTANT_RUN_SECONDS, deadline - time.perf_counter()) if deadline else None
+            run = validator.mutation_run(passing.kept_file, mutants, seconds)
             # Only a run that got this far is what SandboxSpeed sizes: one that stopped above is cheaper.
             speed = self.variant_speed if mutants else self.call_speed
             speed.update(len(file.units), time.perf_counter() - started)
-            if run.error is not None:
+            if not run.measured:
                 return None
             held = {("line", n) for n in work.executed} | {("arc", a) for a in work.taken_arcs}
             held_by = counted(contributions(run), work.statements, work.arcs)

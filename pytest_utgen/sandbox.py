@@ -529,6 +529,12 @@ class MutationRun:
     def killed(self) -> set[int]:
         return set().union(*self.kills.values()) if self.kills else set()
 
+    @property
+    def measured(self) -> bool:
+        """Whether the tests' run as written ended: their verdicts, lines and arcs are all here (a run that
+        ended early against the mutants has the kills of those judged by then)."""
+        return self.error is None or bool(self.lines and self.not_run)
+
 
 def _coverage_spec(run_dir: Path, sources: Iterable[Path]) -> dict:
     """What the child measures (line + branch of ``sources``) and where it writes the data and the report."""

@@ -283,12 +283,14 @@ class CandidateValidator:
         passing |= ok
         return file
 
-    def mutation_run(self, file: TestFile, mutants: list[Mutant]) -> MutationRun:
-        """The tests of ``file`` run as written (per-test coverage) and against each of ``mutants``."""
+    def mutation_run(self, file: TestFile, mutants: list[Mutant], seconds: float | None = None) -> MutationRun:
+        """The tests of ``file`` run as written (per-test coverage) and against each of ``mutants``; the run is
+        stopped after ``seconds`` when given (what it found by then is in the result, the rest ``not_run``)."""
         self.workspace.add_file(self.relative_path, file.source)
+        timeout = self.timeout + MUTANT_TEST_SECONDS * len(mutants)
         return self.workspace.run_mutants(
             [self.relative_path], self.module_name, self.workspace.to_workspace(self.module_path), mutants,
-            timeout=self.timeout + MUTANT_TEST_SECONDS * len(mutants), memory_limit_mb=self.memory_limit_mb,
+            timeout=min(timeout, seconds) if seconds is not None else timeout, memory_limit_mb=self.memory_limit_mb,
             test_seconds=MUTANT_TEST_SECONDS,
         )
 

@@ -13,7 +13,7 @@ from pytest_utgen.config import load_config
 from pytest_utgen.engine import MUTANT_REPLY_TOKENS, Engine
 from pytest_utgen.mutate import SWITCH, find_mutants, schemata
 from pytest_utgen.report import StopReason
-from pytest_utgen.sandbox import Workspace
+from pytest_utgen.sandbox import MutationRun, Workspace
 from pytest_utgen.validate import contributions, counted
 
 SOURCE = '''"""Doc."""
@@ -131,6 +131,24 @@ def test_a_hang_under_a_mutant_costs_a_multiple_of_the_test_s_own_seconds_not_th
     hung = run.kills.get("tests/test_waits.py::test_waits", set())
     assert run.error is None and len(hung) >= 2
     assert seconds < 5.0 * len(hung) / 2  # each hang stopped long before the 5 s limit
+
+
+
+def test_a_mutant_run_stopped_early_keeps_what_the_tests_ran_and_the_kills_judged_by_then(example_project):
+    slow = "".join(f"def test_slow_{n}():\n    time.sleep(0.2)\n    assert apply_discount(1000, 10) == 900\n\n\n"
+                   for n in range(3))
+    (example_project / "tests" / "test_slow.py").write_text(
+        f"import time\n\nfrom shopkit.pricing import apply_discount\n\n\n{slow}")
+    module = example_project / "src" / "shopkit" / "pricing.py"
+    mutants = find_mutants(module.read_text())
+    with Workspace(example_project, [example_project / "src"]) as workspace:
+        run = workspace.run_mutants(["tests/test_slow.py"], "shopkit.pricing", workspace.to_workspace(module),
+                                    mutants, timeout=4.0, memory_limit_mb=2048, test_seconds=2.0)
+    # Each mutant of apply_discount's lines takes 0.2 s or more: the run ends before the last of them.
+    assert run.error == "timed out" and run.not_run and run.measured
+    assert len(run.passed) == 3 and all(run.lines[n] for n in run.passed)
+    assert set(m.id for m in run.not_run).isdisjoint(run.killed | {m.id for m in run.survived})
+    assert not MutationRun(error="crashed").measured  # nothing ran: nothing to use
 
 
 WEAK = """```python
