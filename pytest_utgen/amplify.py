@@ -23,6 +23,7 @@ reliably and run a line or branch, or kill a mutant, that no kept test does.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -169,6 +170,8 @@ def replacements(value, constants: dict[type, list]) -> list[str]:
     for candidate in values:
         if type(candidate) is kind and candidate != value and repr(candidate) not in texts:
             texts.append(repr(candidate))
+    if kind is float and math.isfinite(value):
+        texts += ["float('inf')", "float('nan')"]  # no literal writes them
     return texts
 
 

@@ -35,7 +35,7 @@ CALLS_PER_TARGET = 4
 _POOL = 6  # values per parameter a call picks from, per CALLS_PER_TARGET calls
 _BASICS: dict[str, list[str]] = {
     "int": ["0", "1", "-1", "3", "10"],
-    "float": ["0.0", "1.5", "-2.5"],
+    "float": ["0.0", "1.5", "-2.5", "float('inf')", "float('nan')"],  # the values a float check tells apart
     "str": ["'abc'", "''", "'a b'", "'1'"],
     "bytes": ["b'abc'", "b''"],
     "bool": ["True", "False"],
@@ -46,11 +46,12 @@ _BASICS: dict[str, list[str]] = {
     "callable": ["lambda *a: a[0] if a else None", "bool", "str"],
     "none": ["None"],
 }
-_ANNOTATIONS = [  # (word in an annotation, kind), first match wins
-    ("callable", "callable"), ("bool", "bool"), ("int", "int"), ("float", "float"), ("bytes", "bytes"),
-    ("str", "str"), ("dict", "dict"), ("mapping", "dict"), ("list", "list"), ("sequence", "list"),
-    ("iterable", "list"), ("tuple", "tuple"), ("set", "set"),
+_ANNOTATIONS = [  # (word in an annotation, kind)
+    ("callable", "callable"), ("bool", "bool"), ("int", "int"), ("float", "float"), ("number", "float"),
+    ("bytes", "bytes"), ("str", "str"), ("dict", "dict"), ("mapping", "dict"), ("list", "list"),
+    ("sequence", "list"), ("iterable", "list"), ("tuple", "tuple"), ("set", "set"),
 ]
+_CONTAINERS = {"callable", "dict", "list", "tuple", "set"}  # an annotation starting with one: what it holds is not it
 _NAMES = {  # parameter names and the kinds their values usually are, most likely first
     "int": {"n", "i", "j", "k", "count", "num", "number", "size", "index", "idx", "start", "end", "stop", "step",
             "width", "height", "length", "limit", "level", "depth", "times", "year", "month", "day", "week",
@@ -593,7 +594,10 @@ def _kinds(arg: ast.arg, default: ast.expr | None, annotation: str) -> list[str]
     kinds: list[str] = []
     if annotation:
         text = annotation.lower()
-        kinds += [kind for word, kind in _ANNOTATIONS if word in text][:1]
+        # In the order the annotation names them: both of a union (``int | float``, ``NumberOrString``).
+        named = _unique([kind for _, kind in sorted((text.index(word), kind) for word, kind in _ANNOTATIONS
+                                                    if word in text)])
+        kinds += named[:1] if named[:1] and named[0] in _CONTAINERS else named[:2]
         if "optional" in text or "none" in text:
             kinds.append("none")
     if isinstance(default, ast.Constant) and default.value is not None:

@@ -98,6 +98,7 @@ def test_replacements_are_nearby_and_edge_values_of_the_same_type_then_the_modul
     assert "'vip'" in replacements("guest", constants)
     assert replacements(None, constants) == []
     assert replacements(0.5, constants)[:2] == ["0.0", "-0.5"]
+    assert replacements(0.5, constants)[-2:] == ["float('inf')", "float('nan')"]  # no literal writes them
 
 
 def test_amplify_writes_renamed_variants_with_one_input_changed_and_the_files_helpers():

@@ -86,6 +86,21 @@ def test_arguments_follow_annotations_defaults_and_names_and_the_values_given_fi
     assert explore(MODULE, frozenset()) is None
 
 
+def test_a_union_annotation_gives_both_its_kinds_and_a_float_takes_the_values_a_float_check_tells_apart():
+    module = ("def show(value: 'NumberOrString', *, digits: int | float = 2, f: Callable[[str], int] = str):\n"
+              "    return value\n")
+    calls = [ast.parse(body).body[0].body[0].test.left for body in
+             _tests(explore(module, frozenset({"show"}), calls_per_target=40)).values()]
+    values = {ast.unparse(call.args[0]) for call in calls}
+    assert {"0.0", "float('inf')", "float('nan')", "'abc'"} <= values  # a number, or a string
+    assert not values & {"0", "[1, 2, 3]"}  # neither an int nor a list: the annotation says which kinds
+    given = {(k.arg, ast.unparse(k.value)) for call in calls for k in call.keywords}
+    digits = {value for name, value in given if name == "digits"}
+    assert digits & {"0", "1"} and digits & {"1.5", "0.0"}
+    callables = {value for name, value in given if name == "f"}
+    assert callables and not callables & {"'abc'", "0"}  # a callable, not the str it takes
+
+
 def test_a_limit_takes_every_target_s_first_call_before_any_target_s_second():
     every = _tests(explore(MODULE, EVERYTHING))
     limited = _tests(explore(MODULE, EVERYTHING, limit=7))
