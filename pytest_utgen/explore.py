@@ -380,7 +380,8 @@ class _Filled:
                                                         for node in lineage for base in _base_names(node))
         keys = _unique(pools.named.get("key", []) + pools.kinds["str"])
         # Values of several kinds: a mapping may convert a dict or a list it is given (a nested mapping).
-        values = _unique(pools.named.get("value", []) + [pools.kinds[kind][0] for kind in ("int", "dict", "str", "list")])
+        values = _unique(pools.named.get("value", []) + [pools.kinds[kind][0]
+                                                          for kind in ("int", "dict", "str", "list")])
         self.keys, self.values = keys[:_FILL], values
         # A method's key parameter gets a key the object holds.
         self.pools = _Pools(pools.kinds, {**pools.named, "key": keys[:1] + pools.named.get("key", [])}, pools.objects)

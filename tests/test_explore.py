@@ -556,8 +556,9 @@ class TaskQueue:
 
 
 def test_methods_are_called_on_objects_that_calls_before_them_filled():
-    tests = {name: "\n".join(line.strip() for line in text.splitlines()[1:]) for name, text in _tests(explore(
-        STATEFUL, frozenset({"BoundedCache.__getitem__", "CountingCache.hits", "TaskQueue.add", "TaskQueue.pop"}))).items()}
+    wanted = frozenset({"BoundedCache.__getitem__", "CountingCache.hits", "TaskQueue.add", "TaskQueue.pop"})
+    tests = {name: "\n".join(line.strip() for line in text.splitlines()[1:])
+             for name, text in _tests(explore(STATEFUL, wanted)).items()}
     # A mapping (its own __setitem__, or a base's in the module) gets items first, read back with a key it holds;
     # the first filled object is built small, so that more items than it holds are set.
     getitem = [b for n, b in tests.items() if n.startswith(PREFIX + "boundedcache_getitem")]

@@ -70,19 +70,30 @@ def test_the_schemata_behaves_as_written_until_a_mutant_is_switched_on():
     assert run_as(one.id, "clamp(2)") == 3
 
 
+def _pricing_mutant_run(project: Path, tests: str, timeout: float, test_seconds: float) -> tuple[MutationRun, float]:
+    """``tests`` (after the import of apply_discount) run against every mutant of shopkit.pricing; the run and
+    its seconds."""
+    header = "import time\n\nfrom shopkit.pricing import apply_discount\n\n\n"
+    (project / "tests" / "test_probe.py").write_text(header + tests)
+    module = project / "src" / "shopkit" / "pricing.py"
+    with Workspace(project, [project / "src"]) as workspace:
+        started = time.perf_counter()
+        run = workspace.run_mutants(["tests/test_probe.py"], "shopkit.pricing", workspace.to_workspace(module),
+                                    find_mutants(module.read_text()), timeout=timeout, memory_limit_mb=2048,
+                                    test_seconds=test_seconds)
+        return run, time.perf_counter() - started
+
+
 def test_the_mutant_run_reports_per_test_lines_kills_and_survivors(example_project):
-    tests = example_project / "tests" / "test_probe.py"
-    tests.write_text(
-        "import pytest\nfrom shopkit.pricing import apply_discount\n\n\n"
+    run, _ = _pricing_mutant_run(example_project, (
+        "import pytest\n\n\n"
         "def test_exact():\n    assert apply_discount(1000, 10) == 900\n\n\n"
         "def test_raises():\n    with pytest.raises(ValueError):\n        apply_discount(-1, 10)\n\n\n"
         "def test_runs_only():\n    apply_discount(1000, 50)\n\n\n"
-        "def test_hangs_under_a_mutant():\n    n = apply_discount(1000, 10)\n    while n != 900:\n        pass\n")
+        "def test_hangs_under_a_mutant():\n    n = apply_discount(1000, 10)\n    while n != 900:\n        pass\n"),
+        timeout=120, test_seconds=1.0)
     module = example_project / "src" / "shopkit" / "pricing.py"
     mutants = find_mutants(module.read_text())
-    with Workspace(example_project, [example_project / "src"]) as workspace:
-        run = workspace.run_mutants(["tests/test_probe.py"], "shopkit.pricing", workspace.to_workspace(module),
-                                    mutants, timeout=120, memory_limit_mb=2048, test_seconds=1.0)
     assert run.error is None and not run.not_run
     exact, raises, runs_only, hangs = (f"tests/test_probe.py::{name}" for name in
                                        ("test_exact", "test_raises", "test_runs_only", "test_hangs_under_a_mutant"))
@@ -101,49 +112,25 @@ def test_a_mutant_that_hangs_stops_at_the_first_test_it_hangs(example_project):
     """Every later test that reaches it would wait out the limit too: it is killed already."""
     hanging = "".join(f"def test_waits_{n}():\n    while apply_discount(1000, 10) != 900:\n        pass\n\n\n"
                       for n in range(6))
-    (example_project / "tests" / "test_waits.py").write_text(
-        f"from shopkit.pricing import apply_discount\n\n\n{hanging}")
-    module = example_project / "src" / "shopkit" / "pricing.py"
-    mutants = find_mutants(module.read_text())
-    with Workspace(example_project, [example_project / "src"]) as workspace:
-        started = time.perf_counter()
-        run = workspace.run_mutants(["tests/test_waits.py"], "shopkit.pricing", workspace.to_workspace(module),
-                                    mutants, timeout=300, memory_limit_mb=2048, test_seconds=1.0)
-        seconds = time.perf_counter() - started
-    first, *others = (run.kills.get(f"tests/test_waits.py::test_waits_{n}", set()) for n in range(6))
+    run, seconds = _pricing_mutant_run(example_project, hanging, timeout=300, test_seconds=1.0)
+    first, *others = (run.kills.get(f"tests/test_probe.py::test_waits_{n}", set()) for n in range(6))
     hung = first - set().union(*others)  # killed by the first test only: it hung, the others never ran
     assert run.error is None and len(hung) >= 2 and first == run.killed
     assert seconds < 6 * len(hung) / 2  # not all six tests waiting out their second under each of them
 
 
-
 def test_a_hang_under_a_mutant_costs_a_multiple_of_the_test_s_own_seconds_not_the_whole_limit(example_project):
-    (example_project / "tests" / "test_waits.py").write_text(
-        "from shopkit.pricing import apply_discount\n\n\n"
-        "def test_waits():\n    while apply_discount(1000, 10) != 900:\n        pass\n")
-    module = example_project / "src" / "shopkit" / "pricing.py"
-    mutants = find_mutants(module.read_text())
-    with Workspace(example_project, [example_project / "src"]) as workspace:
-        started = time.perf_counter()
-        run = workspace.run_mutants(["tests/test_waits.py"], "shopkit.pricing", workspace.to_workspace(module),
-                                    mutants, timeout=300, memory_limit_mb=2048, test_seconds=5.0)
-        seconds = time.perf_counter() - started
-    hung = run.kills.get("tests/test_waits.py::test_waits", set())
+    waits = "def test_waits():\n    while apply_discount(1000, 10) != 900:\n        pass\n"
+    run, seconds = _pricing_mutant_run(example_project, waits, timeout=300, test_seconds=5.0)
+    hung = run.kills.get("tests/test_probe.py::test_waits", set())
     assert run.error is None and len(hung) >= 2
     assert seconds < 5.0 * len(hung) / 2  # each hang stopped long before the 5 s limit
-
 
 
 def test_a_mutant_run_stopped_early_keeps_what_the_tests_ran_and_the_kills_judged_by_then(example_project):
     slow = "".join(f"def test_slow_{n}():\n    time.sleep(0.2)\n    assert apply_discount(1000, 10) == 900\n\n\n"
                    for n in range(3))
-    (example_project / "tests" / "test_slow.py").write_text(
-        f"import time\n\nfrom shopkit.pricing import apply_discount\n\n\n{slow}")
-    module = example_project / "src" / "shopkit" / "pricing.py"
-    mutants = find_mutants(module.read_text())
-    with Workspace(example_project, [example_project / "src"]) as workspace:
-        run = workspace.run_mutants(["tests/test_slow.py"], "shopkit.pricing", workspace.to_workspace(module),
-                                    mutants, timeout=4.0, memory_limit_mb=2048, test_seconds=2.0)
+    run, _ = _pricing_mutant_run(example_project, slow, timeout=4.0, test_seconds=2.0)
     # Each mutant of apply_discount's lines takes 0.2 s or more: the run ends before the last of them.
     assert run.error == "timed out" and run.not_run and run.measured
     assert len(run.passed) == 3 and all(run.lines[n] for n in run.passed)
