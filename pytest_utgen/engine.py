@@ -738,7 +738,7 @@ class Engine:
                                                    + passing.collect_error.strip()[-300:]))
             if not passing.kept_file:
                 return None
-            seconds = max(MIN_MUTANT_RUN_SECONDS, deadline - time.perf_counter()) if deadline else None
+            seconds = max(MIN_MUTANT_RUN_SECONDS, deadline - time.perf_counter()) if deadline is not None else None
             run = validator.mutation_run(passing.kept_file, mutants, seconds)
             # Only a run that got this far is what SandboxSpeed sizes: one that stopped above is cheaper.
             speed = self.variant_speed if mutants else self.call_speed

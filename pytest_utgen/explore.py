@@ -24,7 +24,7 @@ import random
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 
 from .testfile import TestFile, body_key, nodes_of
@@ -178,7 +178,7 @@ def constructions(test_sources: list[str], classes: set[str],
     found = {}
     for cls in literal.keys() | observed.keys():
         firsts = [sorted(_unique(kind.get(cls, [])), key=len)[:3] for kind in (literal, observed)]
-        found[cls] = [text for pair in zip_longest(*firsts) for text in pair if text is not None]
+        found[cls] = _alternate(*firsts)
     return found
 
 
@@ -373,7 +373,7 @@ class _Filled:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     methods.setdefault(item.name, item)
         # The first object built with a small size (0 is the ints' first: a cache of maxsize 0 holds nothing).
-        sized = _Pools({**pools.kinds, "int": _unique(["3", *pools.kinds["int"]])}, pools.named, pools.objects)
+        sized = replace(pools, kinds={**pools.kinds, "int": _unique(["3", *pools.kinds["int"]])})
         first = _calls(methods["__init__"], cls, sized, bound=True, most=1)[0] if "__init__" in methods else ""
         self.makers = _unique([f"{cls}({first})", *makers])
         self.mapping = "__setitem__" in methods or any(base in _MAPPING_BASES
@@ -384,7 +384,7 @@ class _Filled:
                                                           for kind in ("int", "dict", "str", "list")])
         self.keys, self.values = keys[:_FILL], values
         # A method's key parameter gets a key the object holds.
-        self.pools = _Pools(pools.kinds, {**pools.named, "key": keys[:1] + pools.named.get("key", [])}, pools.objects)
+        self.pools = replace(pools, named={**pools.named, "key": keys[:1] + pools.named.get("key", [])})
         setups: list[list[str]] = []
         if self.mapping:
             items = [f"obj[{key}] = {values[number % len(values)]}" for number, key in enumerate(self.keys)]
@@ -400,17 +400,17 @@ class _Filled:
         a key it holds."""
         if not self.setups:
             return []
-        key = self.keys[0] if self.keys else None
-        reaches = {"__getitem__": f"assert obj[{key}] == None", "__contains__": f"assert ({key} in obj) == None",
-                   "__delitem__": f"del obj[{key}]\nassert list(obj) == None",
-                   "__setitem__": f"obj[{key}] = {self.values[-1]}\nassert obj[{key}] == None"} if key else {}
+        key = self.keys[0]
+        reaches = {"__getitem__": [f"assert obj[{key}] == None"], "__contains__": [f"assert ({key} in obj) == None"],
+                   "__delitem__": [f"del obj[{key}]", "assert list(obj) == None"],
+                   "__setitem__": [f"obj[{key}] = {self.values[-1]}", f"assert obj[{key}] == None"]}
         if method.name in _UNARY:
-            last = f"assert ({_UNARY[method.name]}) == None"
+            last = [f"assert ({_UNARY[method.name]}) == None"]
         elif method.name in reaches and self.mapping:
             last = reaches[method.name]
         else:
             return []
-        return self._bodies([last.split("\n")])
+        return self._bodies([last])
 
     def method_bodies(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[str]]:
         """Bodies that call the public method ``method`` on a filled object."""
@@ -480,7 +480,7 @@ def _special_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, makers: list[
         operands = _unique((pools.named.get(parameters[0].arg, []) if parameters else []) + pools.kinds["str"])
     else:  # another object of the class first (``a == b``, ``a | b``), then values the parameter takes
         taken = _values(parameters[0], None, pools, _POOL * max(1, most // CALLS_PER_TARGET)) if parameters else []
-        operands = [value for pair in zip_longest(makers, taken) for value in pair if value is not None]
+        operands = _alternate(makers, taken)
     others = [_operand(value) for value in _unique(operands)]
     values = _values(parameters[1], None, pools, _POOL) if len(parameters) > 1 else []
     calls = _calls(method, f"{makers[0]}.{name}", pools, bound=True, most=most) if name == "__call__" else []
