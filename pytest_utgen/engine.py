@@ -54,6 +54,7 @@ from .writer import (
 
 PROMPT_OVERHEAD_TOKENS = 300
 TARGET_VISITS = 3  # prompts per function or method in the target pass
+FRUITLESS_CALLS = 2  # target calls in a row that, their tests amplified, reached nothing new: no more visits again
 MAX_FEEDBACK_CHARS = 1500
 MAX_TARGET_FEEDBACK_CHARS = 600
 AMPLIFY_ROUNDS = 6  # per amplification step; each round varies the variants the one before kept
@@ -151,9 +152,11 @@ class ModelSpeed:
 @dataclass
 class FinalCheckSpeed:
     """Seconds a module's final checks take: a start plus a cost per kept test (each runs alone, then the file
-    runs in new interpreters and against the mutants), the latter from the last module's checks."""
+    runs in new interpreters and against the mutants), the latter from the last module's checks. A new run of
+    every mutant, needed when the kept tests changed after their last one, is not in it: the module's own last
+    such run tells its cost."""
 
-    start: float = 5.0  # the run of the file, two more in new interpreters, its mutation run
+    start: float = 5.0  # the run of the file, two more in new interpreters, a mutation run that is current
     per_test: float = 0.1  # humanize.number's 84 tests took 11.7 s on the 2-core build machine
 
     def reserve(self, tests: int, budget_s: float) -> float:
@@ -226,6 +229,7 @@ class _ModuleWork:
     amplified: set[str] = field(default_factory=set)  # kept tests whose variants were tried
     explored: set[str] = field(default_factory=set)  # the bodies of the calls exploration tried
     kept_run: tuple[TestFile, MutationRun] | None = None  # the kept file and every mutant run against it
+    kept_run_seconds: float = 0.0  # how long the last kept_run took
     rewrite: bool = False  # a cached module's file lost tests in the run with the suite: write it again
 
     @cached_property
@@ -453,6 +457,7 @@ class Engine:
             attempt = self._try(work, request, validator, backend)
         settling = time.perf_counter()
         checked = len(work.kept.units) if work.kept else 0
+        run_before = work.kept_run
         self._settle(work, validator)
         work.report.tests_kept = len(work.kept.units) if work.kept else 0
         work.report.tests_quarantined = len(work.failing_sources)
@@ -460,13 +465,16 @@ class Engine:
         work.report.seconds = ended - started
         work.report.final_seconds = ended - settling
         if checked:
-            self.final_speed.update(checked, ended - settling)
+            # A new run of the mutants is the module's own cost (_deadline reserves it), not the checks'.
+            mutant_run = work.kept_run_seconds if work.kept_run is not run_before else 0.0
+            self.final_speed.update(checked, ended - settling - mutant_run)
         return work
 
     def _deadline(self, work: _ModuleWork, started: float) -> float:
         """When everything but the final checks of the tests kept so far must end: they take the rest."""
         kept = len(work.kept.units) if work.kept else 0
-        return started + max(0.0, self.config.budget_s - self.final_speed.reserve(kept, self.config.budget_s))
+        reserve = self.final_speed.reserve(kept, self.config.budget_s) + _stale_run_seconds(work)
+        return started + max(0.0, self.config.budget_s - min(reserve, FINAL_RESERVE_SHARE * self.config.budget_s))
 
     def _plan(self, work: _ModuleWork, validator: CandidateValidator, backend: Backend,
               started: float) -> Generator[_Request, _Attempt, StopReason | None]:
@@ -475,7 +483,8 @@ class Engine:
         method with uncovered lines, then one per surviving mutant; amplification (no model call) between.
         Everything ends by the deadline the final checks of the tests kept so far leave (each step takes it when
         it starts): the model calls ``FINAL_AMPLIFY_SHARE`` of the budget before it, for the amplification of
-        what the last calls kept. Returns why it stopped."""
+        what the last calls kept. What exploration and amplification leave after that goes to the model again.
+        Returns why it stopped."""
         cfg = self.config
         share = MUTATION_SHARE if cfg.mutation else 0.0
         budget = cfg.n_ctx - cfg.max_tokens - PROMPT_OVERHEAD_TOKENS
@@ -493,7 +502,8 @@ class Engine:
         # Until the target pass, rounds that reach no new line or branch (their variants only kill mutants) are
         # left for later: the amplification after the model's tests makes them.
         self._amplify(work, validator, coverage_deadline, for_coverage=True)
-        stopped = yield from self._target_requests(work, coverage_deadline, cfg.max_calls - int(cfg.max_calls * share))
+        stopped = yield from self._target_requests(work, validator, coverage_deadline,
+                                                   cfg.max_calls - int(cfg.max_calls * share))
         # The model's tests build objects and pass values that exploration had not: methods get new receivers.
         now = time.perf_counter()
         self._explore(work, validator, now + EXPLORE_SHARE * (model_deadline() - now))
@@ -503,19 +513,24 @@ class Engine:
         if (stopped in (StopReason.MUTANTS_KILLED, StopReason.MUTANTS_DONE) or not work.kept) \
                 and not self._coverage_reached(work):
             # What the mutation pass did not use goes back to coverage (all of it when nothing was kept).
-            stopped = yield from self._target_requests(work, model_deadline(), cfg.max_calls)
+            stopped = yield from self._target_requests(work, validator, model_deadline(), cfg.max_calls)
         self._amplify(work, validator, self._deadline(work, started))
-        if stopped == StopReason.BUDGET_SECONDS and not self._coverage_reached(work):
-            # What the last amplification left of its share goes to the model (a call is made only if it fits).
-            stopped = yield from self._target_requests(work, self._deadline(work, started), cfg.max_calls)
-        # Seconds no model call fits in (a large class's prompt at a slow machine's speed) go to calls not
-        # tried yet, and their variants; a round that finds no new ground draws twice as many calls, once.
+        # What is left goes to calls exploration has not tried yet, and their variants (a round that finds no
+        # new ground draws twice as many calls, once); then, when these have nothing left, to the model (a call
+        # is made only if it fits).
         calls = FILL_CALLS_PER_TARGET
         while not self._coverage_reached(work) and calls <= 2 * FILL_CALLS_PER_TARGET:
             if self._explore(work, validator, self._deadline(work, started), calls):
                 self._amplify(work, validator, self._deadline(work, started))
             else:
                 calls *= 2
+        if stopped in (StopReason.BUDGET_SECONDS, StopReason.NO_GAIN) and not self._coverage_reached(work):
+            stopped = yield from self._target_requests(work, validator, self._deadline(work, started),
+                                                       cfg.max_calls)
+        if cfg.mutation and work.kept and stopped != StopReason.BUDGET_SECONDS:
+            # Every survivor was asked about once (greedily): the seconds left ask again, sampled.
+            stopped = yield from self._mutant_requests(work, validator, self._deadline(work, started),
+                                                       cfg.repair_temperature)
         return stopped
 
     def _module_requests(self, work: _ModuleWork, chunk: SourceChunk, chunk_tokens: int,
@@ -552,11 +567,15 @@ class Engine:
                 return
             feedback = UNCOVERED_FEEDBACK + _quote_lines(work.source, missing)
 
-    def _target_requests(self, work: _ModuleWork, deadline: float,
+    def _target_requests(self, work: _ModuleWork, validator: CandidateValidator, deadline: float,
                          max_calls: int) -> Generator[_Request, _Attempt, StopReason]:
         """One focused prompt per function or method that still has uncovered lines, most uncovered first,
-        until the module reaches the target coverage or the pass's share of the budget is spent."""
+        until the module reaches the target coverage or the pass's share of the budget is spent. The tests a
+        call keeps are amplified before the next prompt is chosen, so it aims at what their variants miss too;
+        after ``FRUITLESS_CALLS`` calls in a row that, amplified, ran no new line or branch, only targets not
+        asked yet, or whose tests failed, are asked."""
         cfg = self.config
+        fruitless = 0
         header = module_header(work.source)
         visits = work.target_visits
         targets = work.targets
@@ -578,6 +597,12 @@ class Engine:
             pending = [item for item in pending if item[0]]
             if not pending:
                 return StopReason.TARGETS_DONE
+            if fruitless >= FRUITLESS_CALLS:
+                # Asked again, a target seldom gains now: only one not asked yet, or one whose tests failed (the
+                # visit says why), is.
+                pending = [item for item in pending if not visits[item[2].qualname] or problems.get(item[2].qualname)]
+                if not pending:
+                    return StopReason.NO_GAIN
             pending = [item for item in pending if item[2].qualname not in unfitted]
             if not pending:
                 return StopReason.BUDGET_SECONDS
@@ -600,7 +625,11 @@ class Engine:
                 del last_sent[target.qualname]
                 unfitted.add(target.qualname)
                 continue
-            _, problem = yield request
+            before = work.percent()
+            result, problem = yield request
+            if result is not None and result.kept_file:
+                self._amplify(work, validator, deadline, for_coverage=True)
+            fruitless = fruitless + 1 if work.percent() <= before else 0
             # The next visit of a target whose tests all failed says why (as the module pass's repair does),
             # cut short: it is the end of the prompt, the part processed anew.
             problems[target.qualname] = _shorten(problem, MAX_TARGET_FEEDBACK_CHARS) if problem else None
@@ -619,13 +648,17 @@ class Engine:
         if self.config.mutation and work.kept:
             self._keep_set(work, validator)
 
-    def _mutant_requests(self, work: _ModuleWork, validator: CandidateValidator,
-                         deadline: float) -> Generator[_Request, _Attempt, StopReason]:
+    def _mutant_requests(self, work: _ModuleWork, validator: CandidateValidator, deadline: float,
+                         temperature: float = 0.0) -> Generator[_Request, _Attempt, StopReason]:
         """Mutants of the covered lines, run against the kept tests; then one prompt per surviving mutant (a
         round over the targets, most survivors first) until none survives or the budget is spent."""
         cfg = self.config
         header = module_header(work.source)
         targets = work.targets
+        if work.report.model_calls >= cfg.max_calls:
+            return StopReason.MAX_CALLS
+        if time.perf_counter() >= deadline:
+            return StopReason.BUDGET_SECONDS
         survivors = [m for m in _kept_mutation_run(work, validator).survived if m.line in work.executed]
         asked: Counter[str] = Counter()
         tried: set[int] = set()
@@ -645,7 +678,7 @@ class Engine:
             mutant, target = min(pending, key=lambda mt: (asked[mt[1].qualname], _is_string_change(mt[0]),
                                                           -left[mt[1].qualname], mt[0].id))
             request = self._fitted(_Request(build_mutant_messages(header, work.selection.module.name, target, mutant),
-                                            0.0, PromptKind.MUTANT, target.qualname,
+                                            temperature, PromptKind.MUTANT, target.qualname,
                                             min(MUTANT_REPLY_TOKENS, cfg.max_tokens)), deadline)
             if request is None:
                 return StopReason.BUDGET_SECONDS
@@ -1045,9 +1078,19 @@ def _mutation_run(work: _ModuleWork, validator: CandidateValidator, file: TestFi
 def _kept_mutation_run(work: _ModuleWork, validator: CandidateValidator) -> MutationRun:
     """Every mutant of the module run against the kept tests; run again only when the kept tests changed."""
     if work.kept_run is None or work.kept_run[0] != work.kept:
+        started = time.perf_counter()
         run = _mutation_run(work, validator, work.kept, work.mutants)
-        work.kept_run = (work.kept, run)
+        work.kept_run, work.kept_run_seconds = (work.kept, run), time.perf_counter() - started
     return work.kept_run[1]
+
+
+def _stale_run_seconds(work: _ModuleWork) -> float:
+    """Seconds the final checks' run of every mutant should take when the kept tests changed after their last
+    such run (tests a model call or exploration kept since), scaled by how many more tests there are; 0 when
+    that run is current (the final checks reuse it) or was never made."""
+    if work.kept_run is None or work.kept is None or work.kept_run[0] == work.kept:
+        return 0.0
+    return work.kept_run_seconds * max(1.0, len(work.kept.units) / max(1, len(work.kept_run[0].units)))
 
 
 def _with_variants(kept: MutationRun, variants: MutationRun, chosen: set[str]) -> MutationRun:

@@ -521,3 +521,42 @@ def test_a_target_whose_prompt_would_not_end_by_the_deadline_yields_to_a_shorter
     assert asked[0] == "tiny"  # big has more uncovered lines, but its prompt does not fit: tiny is asked
     # The server answers at once: measured, the model is fast enough for big's prompt in a later pass.
     assert "big" in asked and module.tests_kept >= 1
+
+
+def test_the_tests_a_target_call_keeps_are_amplified_before_the_next_prompt_is_chosen(tmp_path, scripted_model):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "signs.py").write_text(
+        "def sign(x):\n    if x > 0:\n        return 1\n    if x < 0:\n        return -1\n    return 0\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'signs'\n")
+    server = scripted_model(lambda m: "```python\nfrom signs import sign\n\n\ndef test_positive():\n"
+                                      "    assert sign(5) == 1\n```")
+    config = load_config(tmp_path, {"endpoint": server.url, "reruns": 1, "mutation": False, "explore": False,
+                                    "budget_s": 60, "paths": ["src/signs.py"]})
+    engine = Engine(config, select_all=True)
+    engine.speed = ModelSpeed(prompt=10.0, decode=50.0)  # the module prompt is not sent: the target pass asks
+    (module,) = engine.run().modules
+    # sign(5) runs one branch; its variants (sign(0), sign(-1), ...) run the rest before a second prompt
+    # would ask for sign's lines again.
+    assert len(server.requests) == 1 and module.stopped == StopReason.COVERAGE
+    assert module.tests_amplified >= 2 and module.line_after == 100.0
+
+
+def test_after_two_target_calls_in_a_row_that_reach_nothing_new_no_target_is_asked_again(tmp_path, scripted_model):
+    (tmp_path / "src").mkdir()
+    functions = "\n\n".join(f"def f{n}(x):\n    if x == {n}:\n        return {n}\n    return -x" for n in range(6))
+    (tmp_path / "src" / "many.py").write_text(functions + "\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'many'\n")
+    server = scripted_model(lambda m: "```python\nfrom many import f0\n\n\ndef test_f0():\n"
+                                      "    assert f0(1) == -1\n```")  # the same test whatever was asked
+    config = load_config(tmp_path, {"endpoint": server.url, "reruns": 1, "mutation": False, "amplify": False,
+                                    "explore": False, "budget_s": 120, "max_calls": 20,
+                                    "paths": ["src/many.py"]})
+    engine = Engine(config, select_all=True)
+    engine.speed = ModelSpeed(prompt=10.0, decode=50.0)
+    (module,) = engine.run().modules
+    points = [call.points for call in module.calls]
+    # The first call gains; after two that add nothing (its test passes again: no problem to tell), each
+    # function not asked yet is asked once, and the pass ends. When nothing else gains, the seconds left go to
+    # the model once more: two more such calls end it.
+    # Before, each of the 6 functions got 3 visits.
+    assert points[0] > 0 and points[1:] == [0.0] * 7 and module.stopped == StopReason.NO_GAIN

@@ -265,3 +265,24 @@ def test_a_mutant_run_s_continuation_lines_are_not_counted_as_covered_statements
     assert counted_lines == {2, 4} == statements - {1}
     # The mutant schemata's own report holds line 3, the continuation of line 2: no statement of the module.
     assert {item[1] for item in held if item[0] == "line"} == {2, 3, 4}
+
+
+def test_survivors_still_left_after_each_was_asked_for_are_asked_again_sampled(tmp_path, scripted_model):
+    project = tmp_path / "shopkit"
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "shopkit", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "utgen", ".pytest_cache"))
+
+    def respond(messages):
+        return "Nothing to add." if "```diff" in messages[-1]["content"] else WEAK
+
+    server = scripted_model(respond)
+    config = load_config(project, {"endpoint": server.url, "reruns": 1, "max_attempts": 1, "target_coverage": 10,
+                                   "explore": False, "amplify": False, "max_calls": 200,
+                                   "paths": [str(project / "src" / "shopkit" / "pricing.py")]})
+    Engine(config, select_all=True).run()
+    asked = [(r["messages"][-1]["content"], r["temperature"]) for r in server.requests
+             if "```diff" in r["messages"][-1]["content"]]
+    greedy = [text for text, temperature in asked if temperature == 0.0]
+    sampled = [text for text, temperature in asked if temperature == config.repair_temperature]
+    assert greedy and len(set(greedy)) == len(greedy) and sorted(sampled) == sorted(greedy)
+    assert asked.index((sampled[0], config.repair_temperature)) > asked.index((greedy[-1], 0.0))
