@@ -344,7 +344,7 @@ class Engine:
                     backend = self.backend()
                     if cfg.max_calls:
                         backend.preload()  # while the first module's exploration runs
-                    for work in self._generate_all(pending, workspace, backend):
+                    for work in self._generate_all(pending, workspace, backend, started):
                         finished.append(work)
                         self.on_progress(work.report.progress_line())
             except BaseException:
@@ -370,15 +370,19 @@ class Engine:
             report.write_json(cfg.report)
         return report
 
-    def _generate_all(self, pending: list[_ModuleWork], workspace: Workspace, backend: Backend):
-        """Yield each module's work as it finishes; ``backend.concurrency`` modules at a time."""
+    def _generate_all(self, pending: list[_ModuleWork], workspace: Workspace, backend: Backend,
+                      run_started: float):
+        """Yield each module's work as it finishes; ``backend.concurrency`` modules at a time. The first module's
+        budget counts from ``run_started``: the run's setup (the workspace, the suite's coverage, the import
+        checks) is its share, so a run of one module ends by ``budget_s`` but for the final run with the suite."""
+        starts = [run_started] + [None] * (len(pending) - 1)
         if backend.concurrency <= 1:
-            for work in pending:
-                yield self._generate(work, workspace, backend)
+            for work, started in zip(pending, starts):
+                yield self._generate(work, workspace, backend, started)
             return
         pool = ThreadPoolExecutor(max_workers=backend.concurrency)
         try:
-            yield from pool.map(lambda w: self._generate(w, workspace, backend), pending)
+            yield from pool.map(lambda w, t: self._generate(w, workspace, backend, t), pending, starts)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -434,12 +438,13 @@ class Engine:
                 self.on_progress(module_report.progress_line())
         return works
 
-    def _generate(self, work: _ModuleWork, workspace: Workspace, backend: Backend) -> _ModuleWork:
+    def _generate(self, work: _ModuleWork, workspace: Workspace, backend: Backend,
+                  started: float | None = None) -> _ModuleWork:
         """The module's loop: the plan picks the next prompt from what the kept tests run and kill, the model
         writes a candidate, the sandbox runs it and the oracle repairs it, what passes is kept; once the plan
-        stops, the kept tests get their final checks."""
+        stops, the kept tests get their final checks. Its budget counts from ``started`` (default: now)."""
         cfg = self.config
-        started = time.perf_counter()
+        started = time.perf_counter() if started is None else started
         module = work.selection.module
         rel_candidate = self._workspace_relative(cfg.output_dir / "_candidates" / work.out_path.name)
         validator = CandidateValidator(
@@ -1076,7 +1081,10 @@ def _mutation_run(work: _ModuleWork, validator: CandidateValidator, file: TestFi
 
 
 def _kept_mutation_run(work: _ModuleWork, validator: CandidateValidator) -> MutationRun:
-    """Every mutant of the module run against the kept tests; run again only when the kept tests changed."""
+    """Every mutant of the module run against the kept tests; run again only when tests were added or changed
+    (with tests only taken out, the last run holds what the rest ran and killed)."""
+    if work.kept_run is not None and work.kept_run[0] != work.kept and _only_taken_out(work):
+        work.kept_run = (work.kept, _without_units(work.kept_run[1], set(work.kept.units), work.mutants))
     if work.kept_run is None or work.kept_run[0] != work.kept:
         started = time.perf_counter()
         run = _mutation_run(work, validator, work.kept, work.mutants)
@@ -1088,9 +1096,33 @@ def _stale_run_seconds(work: _ModuleWork) -> float:
     """Seconds the final checks' run of every mutant should take when the kept tests changed after their last
     such run (tests a model call or exploration kept since), scaled by how many more tests there are; 0 when
     that run is current (the final checks reuse it) or was never made."""
-    if work.kept_run is None or work.kept is None or work.kept_run[0] == work.kept:
+    if work.kept_run is None or work.kept is None or work.kept_run[0] == work.kept or _only_taken_out(work):
         return 0.0
     return work.kept_run_seconds * max(1.0, len(work.kept.units) / max(1, len(work.kept_run[0].units)))
+
+
+def _only_taken_out(work: _ModuleWork) -> bool:
+    """Whether the kept file is the file of the last kept run with some of its tests taken out."""
+    return work.kept is not None and work.kept == work.kept_run[0].prune(set(work.kept.units))
+
+
+def _without_units(run: MutationRun, units: set[str], mutants: list[Mutant]) -> MutationRun:
+    """``run`` as if only the tests of ``units`` had run: every test's run against every mutant that reaches
+    its line is in it, so the others' verdicts, lines and kills are just left out, and a mutant only they
+    killed survives. (A mutant that hung a test was not run against the tests after it: one that hung only a
+    test taken out counts as surviving, as it may.)"""
+    def of_units(found: dict) -> dict:
+        return {nodeid: items for nodeid, items in found.items() if unit_of(nodeid) in units}
+
+    kills = of_units(run.kills)
+    killed = set().union(*kills.values()) if kills else set()
+    not_run = {m.id for m in run.not_run}
+    return MutationRun(
+        passed={n for n in run.passed if unit_of(n) in units}, failed={n for n in run.failed if unit_of(n) in units},
+        lines=of_units(run.lines), arcs=of_units(run.arcs), kills=kills,
+        survived=[m for m in mutants if m.id not in killed and m.id not in not_run], not_run=run.not_run,
+        error=run.error,
+    )
 
 
 def _with_variants(kept: MutationRun, variants: MutationRun, chosen: set[str]) -> MutationRun:
