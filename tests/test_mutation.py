@@ -293,14 +293,14 @@ def test_a_mutant_run_with_tests_taken_out_is_the_last_run_without_them(example_
 
     tests = ("import pytest\n\n\n"
              "def test_exact():\n    assert apply_discount(1000, 10) == 900\n\n\n"
-             "def test_raises():\n    with pytest.raises(ValueError):\n        apply_discount(-1, 10)\n\n\n"
-             "def test_half():\n    assert apply_discount(1000, 50) == 500\n")
+             "def test_free():\n    assert apply_discount(0, 10) == 0\n\n\n"
+             "def test_raises():\n    with pytest.raises(ValueError):\n        apply_discount(-1, 10)\n")
     full, _ = _pricing_mutant_run(example_project, tests, timeout=120, test_seconds=1.0)
-    rest, _ = _pricing_mutant_run(example_project, tests.split("\n\n\ndef test_half")[0] + "\n", timeout=120,
-                                  test_seconds=1.0)
+    free = tests[tests.index("def test_free"):tests.index("def test_raises")]
+    rest, _ = _pricing_mutant_run(example_project, tests.replace(free, ""), timeout=120, test_seconds=1.0)
     mutants = find_mutants((example_project / "src" / "shopkit" / "pricing.py").read_text())
     derived = _without_units(full, {"test_exact", "test_raises"}, mutants)
-    assert full.kills["tests/test_probe.py::test_half"] - rest.killed  # test_half killed some only it kills
+    assert full.kills["tests/test_probe.py::test_free"] - rest.killed  # `cents <= 0` only test_free kills
     assert (derived.passed, derived.lines, derived.arcs, derived.kills) == (rest.passed, rest.lines, rest.arcs,
                                                                             rest.kills)
     assert [m.id for m in derived.survived] == [m.id for m in rest.survived]
