@@ -87,9 +87,18 @@ def _check(statements: list[ast.stmt], example: doctest.Example) -> str | None:
         # Not a literal (``Week(2011, 8)``): doctest compares the repr's text, and so does the test; a
         # repr over several lines is left to the oracle (a placeholder it replaces with what it gets).
         if "\n" in want:
-            return f"assert {ast.unparse(expression)} == None"
+            return f"assert {_operand(expression)} == None"
         return f"assert repr({ast.unparse(expression)}) == {want!r}"
-    return f"assert {ast.unparse(expression)} == {ast.unparse(ast.parse(want, mode='eval'))}"
+    return f"assert {_operand(expression)} == {ast.unparse(ast.parse(want, mode='eval'))}"
+
+
+def _operand(expression: ast.expr) -> str:
+    """The expression as the left side of ``==``: in parentheses when it binds less tightly (``a == b`` shown
+    as ``True`` would otherwise become the chain ``a == b == True``)."""
+    weaker = (ast.Compare, ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr)
+    loose = isinstance(expression, weaker) or (isinstance(expression, ast.UnaryOp)
+                                               and isinstance(expression.op, ast.Not))
+    return f"({ast.unparse(expression)})" if loose else ast.unparse(expression)
 
 
 def _name(qualname: str, taken: set[str]) -> str:

@@ -108,3 +108,14 @@ def test_the_engine_keeps_the_examples_that_pass_before_any_model_call(tmp_path,
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/utgen"],
                            cwd=project, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout[-2000:]
+
+
+def test_an_example_whose_expression_is_a_comparison_is_checked_as_a_whole():
+    seeds = doctest_seeds('def f():\n    """\n    >>> [1] + [2] == [1, 2]\n    True\n    >>> not []\n    True\n'
+                          '    >>> 0 or 3\n    3\n    """\n')
+    checks = [line.strip() for body in seeds.unit_sources(set(seeds.units)).values() for line in body.splitlines()
+              if line.strip().startswith("assert")]
+    # `[1] + [2] == [1, 2] == True` would be a chain, False whatever f does.
+    assert checks == ["assert ([1] + [2] == [1, 2]) == True", "assert (not []) == True", "assert (0 or 3) == 3"]
+    for check in checks:
+        exec(check)
