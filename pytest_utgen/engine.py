@@ -532,9 +532,8 @@ class Engine:
         if stopped in (StopReason.BUDGET_SECONDS, StopReason.NO_GAIN) and not self._coverage_reached(work):
             stopped = yield from self._target_requests(work, validator, self._deadline(work, started),
                                                        cfg.max_calls)
-        if cfg.mutation and work.kept:
-            # Every survivor was asked about once (greedily), or no target prompt fits in the seconds left: a
-            # mutant's shorter one may; survivors are asked again, sampled.
+        if cfg.mutation and work.kept and stopped != StopReason.BUDGET_SECONDS:
+            # Every survivor was asked about once (greedily): the seconds left ask again, sampled.
             stopped = yield from self._mutant_requests(work, validator, self._deadline(work, started),
                                                        cfg.repair_temperature)
         return stopped
@@ -634,9 +633,7 @@ class Engine:
             before = work.percent()
             result, problem = yield request
             if result is not None and result.kept_file:
-                # Half the pass's seconds left, at most: the next target's call should still fit.
-                now = time.perf_counter()
-                self._amplify(work, validator, now + (deadline - now) / 2, for_coverage=True)
+                self._amplify(work, validator, deadline, for_coverage=True)
             fruitless = fruitless + 1 if work.percent() <= before else 0
             # The next visit of a target whose tests all failed says why (as the module pass's repair does),
             # cut short: it is the end of the prompt, the part processed anew.
