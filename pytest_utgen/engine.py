@@ -660,6 +660,8 @@ class Engine:
         cfg = self.config
         header = module_header(work.source)
         targets = work.targets
+        # Checked before the kept tests' run of every mutant below too: it costs seconds a pass that asks nothing
+        # would waste.
         if work.report.model_calls >= cfg.max_calls:
             return StopReason.MAX_CALLS
         if time.perf_counter() >= deadline:
