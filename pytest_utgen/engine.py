@@ -229,7 +229,8 @@ class _ModuleWork:
     amplified: set[str] = field(default_factory=set)  # kept tests whose variants were tried
     explored: set[str] = field(default_factory=set)  # the bodies of the calls exploration tried
     kept_run: tuple[TestFile, MutationRun] | None = None  # the kept file and every mutant run against it
-    kept_run_seconds: float = 0.0  # how long the last kept_run took
+    kept_run_seconds: float = 0.0  # how long the last run of every mutant against the kept tests took
+    kept_runs: int = 0  # how many such runs were made (a kept_run derived from one without tests is none)
     rewrite: bool = False  # a cached module's file lost tests in the run with the suite: write it again
 
     @cached_property
@@ -462,7 +463,7 @@ class Engine:
             attempt = self._try(work, request, validator, backend)
         settling = time.perf_counter()
         checked = len(work.kept.units) if work.kept else 0
-        run_before = work.kept_run
+        runs_before = work.kept_runs
         self._settle(work, validator)
         work.report.tests_kept = len(work.kept.units) if work.kept else 0
         work.report.tests_quarantined = len(work.failing_sources)
@@ -471,7 +472,7 @@ class Engine:
         work.report.final_seconds = ended - settling
         if checked:
             # A new run of the mutants is the module's own cost (_deadline reserves it), not the checks'.
-            mutant_run = work.kept_run_seconds if work.kept_run is not run_before else 0.0
+            mutant_run = work.kept_run_seconds if work.kept_runs > runs_before else 0.0
             self.final_speed.update(checked, ended - settling - mutant_run)
         return work
 
@@ -1091,6 +1092,7 @@ def _kept_mutation_run(work: _ModuleWork, validator: CandidateValidator) -> Muta
         started = time.perf_counter()
         run = _mutation_run(work, validator, work.kept, work.mutants)
         work.kept_run, work.kept_run_seconds = (work.kept, run), time.perf_counter() - started
+        work.kept_runs += 1
     return work.kept_run[1]
 
 
@@ -1113,15 +1115,12 @@ def _without_units(run: MutationRun, units: set[str], mutants: list[Mutant]) -> 
     its line is in it, so the others' verdicts, lines and kills are just left out, and a mutant only they
     killed survives. (A mutant that hung a test was not run against the tests after it: one that hung only a
     test taken out counts as surviving, as it may.)"""
-    def of_units(found: dict) -> dict:
-        return {nodeid: items for nodeid, items in found.items() if unit_of(nodeid) in units}
-
-    kills = of_units(run.kills)
+    kills = _of_units(run.kills, units)
     killed = set().union(*kills.values()) if kills else set()
     not_run = {m.id for m in run.not_run}
     return MutationRun(
         passed={n for n in run.passed if unit_of(n) in units}, failed={n for n in run.failed if unit_of(n) in units},
-        lines=of_units(run.lines), arcs=of_units(run.arcs), kills=kills,
+        lines=_of_units(run.lines, units), arcs=_of_units(run.arcs, units), kills=kills,
         survived=[m for m in mutants if m.id not in killed and m.id not in not_run], not_run=run.not_run,
         error=run.error,
     )
@@ -1130,17 +1129,20 @@ def _without_units(run: MutationRun, units: set[str], mutants: list[Mutant]) -> 
 def _with_variants(kept: MutationRun, variants: MutationRun, chosen: set[str]) -> MutationRun:
     """The kept tests' mutant run with the ``chosen`` units of a variants' run (against the kept tests'
     survivors) added: their lines, arcs and kills, and the survivors they kill gone."""
-    def of_chosen(found: dict) -> dict:
-        return {nodeid: items for nodeid, items in found.items() if unit_of(nodeid) in chosen}
-
-    kills = of_chosen(variants.kills)
+    kills = _of_units(variants.kills, chosen)
     killed = set().union(*kills.values()) if kills else set()
     return MutationRun(
         passed=kept.passed | {n for n in variants.passed if unit_of(n) in chosen}, failed=kept.failed,
-        lines={**kept.lines, **of_chosen(variants.lines)}, arcs={**kept.arcs, **of_chosen(variants.arcs)},
+        lines={**kept.lines, **_of_units(variants.lines, chosen)},
+        arcs={**kept.arcs, **_of_units(variants.arcs, chosen)},
         kills={**kept.kills, **kills}, survived=[m for m in kept.survived if m.id not in killed],
         not_run=kept.not_run, error=kept.error,
     )
+
+
+def _of_units(found: dict[str, set], units: set[str]) -> dict[str, set]:
+    """A run's per-test record (lines, arcs or kills by node id) of the tests of ``units`` only."""
+    return {nodeid: items for nodeid, items in found.items() if unit_of(nodeid) in units}
 
 
 def _prompt_text(messages: list[dict[str, str]]) -> str:

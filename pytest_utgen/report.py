@@ -29,7 +29,7 @@ class StopReason(str, Enum):
     MAX_CALLS = "model-call budget spent"
     BUDGET_SECONDS = "time budget spent"
     TARGETS_DONE = "every function with uncovered lines was asked for"
-    NO_GAIN = "model calls in a row reached no new line or branch, and every target was asked once"
+    NO_GAIN = "model calls in a row reached no new line or branch, and no target was left unasked or to repair"
     MUTANTS_KILLED = "no mutant of the covered lines survives"
     MUTANTS_DONE = "every surviving mutant was asked for"
 
