@@ -19,6 +19,7 @@ import contextlib
 import importlib.abc
 import importlib.util
 import json
+import linecache
 import os
 import random
 import signal
@@ -80,7 +81,7 @@ class ResultStream:
                 raise
             except BaseException as error:
                 self.emit(event="raised", nodeid=self.guard.test, line=line, type=_type_name(type(error)),
-                          message=exact_message(error))
+                          message=exact_message(error), on_purpose=raised_on_purpose(error, self.guard.test))
                 raise
         # The warnings it gave, each (type, exact message or None) once.
         warned = list(dict.fromkeys((_type_name(w.category), exact_message(w.message)) for w in warned))
@@ -102,7 +103,8 @@ class ResultStream:
             lines = [entry.lineno + 1 for entry in excinfo.traceback if str(entry.path) == str(item.path)]
             if lines:
                 self.emit(event="raised", nodeid=item.nodeid, line=lines[-1], type=_type_name(excinfo.type),
-                          message=exact_message(excinfo.value))
+                          message=exact_message(excinfo.value),
+                          on_purpose=raised_on_purpose(excinfo.value, item.nodeid))
         return report
 
     def pytest_runtest_logstart(self, nodeid, location):
@@ -371,6 +373,23 @@ def faithful_repr(value) -> str | None:
         return None
     # A subclass of a builtin (a tuple subclass, say) compares equal to the literal: the assert holds.
     return text if isinstance(value, type(back)) and back == value and len(text) <= 300 else None
+
+
+def raised_on_purpose(error: BaseException, nodeid: str) -> bool:
+    """Whether code outside the test ``nodeid``'s file raised ``error`` by a ``raise`` statement (its innermost
+    frame's line): a ``TypeError`` the code raises itself for a wrong input is what it does, one the
+    interpreter raises for a wrong call is the test's mistake."""
+    traceback = error.__traceback__
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    code = traceback.tb_frame.f_code
+    test_file = nodeid.split("::")[0]
+    if code.co_filename == test_file or code.co_filename.endswith(os.sep + test_file):
+        return False
+    line = linecache.getline(code.co_filename, traceback.tb_lineno).strip()
+    return line == "raise" or line.startswith(("raise ", "raise("))
 
 
 def exact_message(error: BaseException) -> str | None:

@@ -1,15 +1,16 @@
-"""Explore: calls of the module's functions and methods built from their signatures, with no model call
-(random testing, as in Randoop and Pynguin, without their search).
+"""Explore: calls of the module's functions and methods built from their signatures, with no model call (random
+testing, as in Randoop and Pynguin, without their search).
 
-Each public function or method that still has lines no test runs gets a few calls whose arguments come
-from what the signature says (an annotation, a default's type, what a parameter's name usually holds),
-the values the module itself uses (strings its regular expressions match first) and the values the kept
-tests pass in. A method is called on an object
-built the way a kept test builds one, else from its class's ``__init__`` signature; a special method through
-the syntax that calls it (``a == b``, ``len(a)``, ``a[k]``, ``hash(a)``). Every call is asserted
-``== None``, a placeholder: the observed-value oracle replaces it with what the code returned, or wraps the
-call in ``pytest.raises`` of what it raised (a ``TypeError`` says the arguments were wrong, and that test
-is dropped). The engine keeps a call only if it passes and runs a line or branch no kept test runs; the
+Each public function or method that still has lines no test runs gets a few calls whose arguments come from
+what the signature says (an annotation, a default's type, what a parameter's name usually holds), what the
+body says (the types it checks a parameter against, and one it does not; a date for a parameter whose
+``.year`` it reads), the values the module itself uses (strings its regular expressions match first) and the
+values the kept tests pass in. A method is called on an object built the way a kept test builds one, else from
+its class's ``__init__`` signature; a special method through the syntax that calls it (``a == b``, ``len(a)``,
+``a[k]``, ``hash(a)``). Every call is asserted ``== None``, a placeholder: the observed-value oracle replaces
+it with what the code returned, or wraps the call in ``pytest.raises`` of what it raised (a ``TypeError`` the
+interpreter raises says the arguments were wrong, and that test is dropped; one the code raises itself is
+kept). The engine keeps a call only if it passes and runs a line or branch no kept test runs; the
 amplification rounds then vary the kept calls' inputs and turn them into calls of siblings. It explores again
 after the model's tests are kept, with the objects they build and the values they pass, leaving out calls
 tried before.
@@ -20,6 +21,9 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import datetime
+import decimal
+import fractions
 import random
 import re
 import zlib
@@ -74,6 +78,32 @@ _CALL_CHANGING_DECORATORS = {"contextmanager", "asynccontextmanager", "overload"
                              "setter", "deleter", "property", "cached_property", "staticmethod", "classmethod"}
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
 _OTHER = {"other", "that", "rhs", "lhs", "another"}  # a method's parameter that takes another object of its class
+# The types a function checks a parameter against (``isinstance(x, T)``, ``type(x) is T``), by the last part
+# of the name the module writes: a kind of ``_BASICS``, or calls that build one (``{}``: the name as written,
+# so the test imports it as the module does). Each side of the check is then tried.
+_CHECKED_KINDS = {
+    "str": "str", "string_types": "str", "text_type": "str", "unicode": "str", "basestring": "str",
+    "bytes": "bytes", "bytearray": "bytes", "binary_type": "bytes", "int": "int", "integer_types": "int",
+    "Integral": "int", "bool": "bool", "float": "float", "Real": "float", "Number": "float", "list": "list",
+    "Sequence": "list", "MutableSequence": "list", "Iterable": "list", "Collection": "list", "tuple": "tuple",
+    "dict": "dict", "Mapping": "dict", "MutableMapping": "dict", "set": "set", "frozenset": "set", "Set": "set",
+    "AbstractSet": "set", "MutableSet": "set", "Callable": "callable", "NoneType": "none",
+}
+_CHECKED_CALLS = {
+    "datetime": ["{}(2020, 1, 31, 12, 30, 15)"], "date": ["{}(2020, 1, 31)", "{}(2021, 12, 31)"],
+    "timedelta": ["{}(days=1, hours=2)", "{}(seconds=-90)"], "time": ["{}(12, 30, 15)"],
+    "Decimal": ["{}('1.5')"], "Fraction": ["{}(1, 3)"], "Iterator": ["iter([1, 2, 3])"],
+    "Generator": ["(x for x in [1, 2, 3])"], "OrderedDict": ["{}([('a', 1), ('b', 2)])"],
+}
+_CONTRASTS = [("none", "None"), ("int", "1"), ("str", "'abc'")]  # a value outside what a check accepts
+# Types a parameter may be given for the attributes the code uses on it, with their public attributes (not
+# bytes: it has a str's methods, and a str is far more often meant).
+_DUCK_TYPES = [(dotted, frozenset(a for a in dir(kind) if not a.startswith("_"))) for dotted, kind in [
+    ("str", str), ("list", list), ("dict", dict), ("set", set), ("int", int), ("float", float),
+    ("datetime.date", datetime.date), ("datetime.datetime", datetime.datetime),
+    ("datetime.timedelta", datetime.timedelta), ("datetime.time", datetime.time), ("decimal.Decimal", decimal.Decimal),
+    ("fractions.Fraction", fractions.Fraction)]]
+_MOST_DUCK_TYPES = 3
 _MAX_ARGUMENT = 80  # characters: a longer literal argument is not worth passing elsewhere
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
@@ -99,6 +129,7 @@ def explore(module_source: str, wanted: frozenset[str], values: dict[type, list]
             pools.kinds[name] = _unique([repr(v) for v in pooled[:depth]] + pools.kinds[name])
     pools.kinds["str"] = _unique([repr(v) for v in pattern_strings[:depth]] + pools.kinds["str"])
     tree = ast.parse(module_source)
+    pools.imports = module_imports(tree)
     for node in tree.body:  # a class no kept test builds yet: one object from its signature, to pass along
         if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and node.name not in pools.objects:
             init = next((item for item in node.body if isinstance(item, ast.FunctionDef) and item.name == "__init__"),
@@ -140,6 +171,7 @@ class _Pools:
     kinds: dict[str, list[str]] = field(default_factory=lambda: {kind: list(v) for kind, v in _BASICS.items()})
     named: dict[str, list[str]] = field(default_factory=dict)
     objects: dict[str, list[str]] = field(default_factory=dict)  # per class of the module, what builds one
+    imports: dict[str, str] = field(default_factory=dict)  # the module's imported names (module_imports)
 
 
 def _body_key(body: list[str]) -> str:
@@ -479,8 +511,10 @@ def _special_calls(method: ast.FunctionDef | ast.AsyncFunctionDef, makers: list[
     if name in _NAMES_AN_ATTRIBUTE:  # an attribute's name, or a format spec
         operands = _unique((pools.named.get(parameters[0].arg, []) if parameters else []) + pools.kinds["str"])
     else:  # another object of the class first (``a == b``, ``a | b``), then values the parameter takes
-        taken = _values(parameters[0], None, pools, _POOL * max(1, most // CALLS_PER_TARGET)) if parameters else []
-        operands = _alternate(makers, taken)
+        types = parameter_types(method, pools.imports).get(parameters[0].arg) if parameters else None
+        taken = _values(parameters[0], None, pools, _POOL * max(1, most // CALLS_PER_TARGET), types=types) \
+            if parameters else []
+        operands = _alternate(makers, [value for value in taken if value not in makers])
     others = [_operand(value) for value in _unique(operands)]
     values = _values(parameters[1], None, pools, _POOL) if len(parameters) > 1 else []
     calls = _calls(method, f"{makers[0]}.{name}", pools, bound=True, most=most) if name == "__call__" else []
@@ -543,8 +577,9 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
     positional = _positional(function, bound)
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
     width = _POOL * max(1, most // CALLS_PER_TARGET)  # more calls draw from more values
-    options = [(a, d, _values(a, d, pools, width, owner)) for a, d in zip(positional, defaults)]
-    keyword_only = [(a, d, _values(a, d, pools, width, owner))
+    types = parameter_types(function, pools.imports)
+    options = [(a, d, _values(a, d, pools, width, owner, types.get(a.arg))) for a, d in zip(positional, defaults)]
+    keyword_only = [(a, d, _values(a, d, pools, width, owner, types.get(a.arg)))
                     for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
     rng = random.Random(zlib.crc32(key.encode()))
     calls: list[str] = []
@@ -569,20 +604,138 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
 
 
 def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
-            owner: str | None = None) -> list[str]:
+            owner: str | None = None, types: ParameterTypes | None = None) -> list[str]:
     """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say
-    (``owner``: the class of the method, whose objects an ``other`` parameter takes)."""
+    (``owner``: the class of the method, whose objects an ``other`` parameter takes) and what the function's
+    body says (``types``): a value of each type it is checked against and one of none, one of each type
+    with the attributes the body uses on it."""
     annotation = _annotation(arg)
+    types = types or ParameterTypes()
     # A class the annotation names, or the parameter does (``cache``: a Cache, ``start_interval``: an Interval).
     objects = [cls for cls in pools.objects if re.search(rf"\b{cls}\b", annotation)
                or re.fullmatch(rf"(\w+_)?{cls.lower()}", arg.arg.lower())]
     if owner in pools.objects and arg.arg in _OTHER:
         objects.append(owner)
+    objects += [name for name in types.checked if name in pools.objects]
     # What tests pass to a parameter of this name (in any function of the module) is what it takes.
-    values = [maker for cls in objects for maker in pools.objects[cls]] + pools.named.get(arg.arg, [])[:width]
+    named = pools.named.get(arg.arg, [])[:width]
+    values = [maker for cls in objects for maker in pools.objects[cls]] + named[:2]
+    # By what each name is (``from datetime import date as day``: a date).
+    lasts = [(name, _origin(name, pools.imports).rsplit(".", 1)[-1]) for name in types.checked + types.by_attributes]
+    for name, last in lasts:
+        if last in _CHECKED_KINDS:
+            values.extend(pools.kinds[_CHECKED_KINDS[last]][:2])
+        values.extend(call.format(name) for call in _CHECKED_CALLS.get(last, []))
+    if types.checked:
+        checked_kinds = {_CHECKED_KINDS.get(last) for _, last in lasts[:len(types.checked)]}
+        values.append(next((value for kind, value in _CONTRASTS if kind not in checked_kinds), "None"))
+    values += named
     for kind in _kinds(arg, default, annotation):
         values.extend(pools.kinds[kind][:width])
     return _unique(values)[: width * 2]
+
+
+@dataclass(frozen=True)
+class ParameterTypes:
+    """What a function's body says one of its parameters takes, as a test spells the types."""
+
+    checked: tuple[str, ...] = ()  # the types it checks the parameter against, as written
+    by_attributes: tuple[str, ...] = ()  # common types with every public attribute it uses on the parameter
+
+
+def parameter_types(function: ast.FunctionDef | ast.AsyncFunctionDef,
+                    imports: dict[str, str] | None = None) -> dict[str, ParameterTypes]:
+    """Per parameter of ``function``, the types its body says it takes: those it checks it against, as
+    written (``isinstance(p, T)``, ``isinstance(p, (T, U))``, ``type(p) is T``, ``type(p) in (T, U)``), and,
+    unless one of those has them, the few common types that have every public attribute the body uses on it
+    where no check of its type holds (``p.year`` and ``p.replace``: a date or a datetime), spelled through
+    ``imports``, the module's imported names and what each is: ``{'date': 'datetime.date'}``."""
+    parameters = {a.arg for a in [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]}
+    parameters -= {"self", "cls"}  # the object itself
+    checked: dict[str, list[str]] = {}
+    narrowed: set[tuple[int, str]] = set()  # (node, parameter): where a check of its type holds
+    for node in ast.walk(function):
+        check = _type_check(node)
+        if check is not None and check[0] in parameters:
+            checked.setdefault(check[0], []).extend(check[1])
+        # Where the check holds: an ``if``'s or a conditional expression's body, the rest of an ``and``.
+        if isinstance(node, (ast.If, ast.IfExp)) and _type_check(node.test) is not None:
+            places = node.body if isinstance(node, ast.If) else [node.body]
+            narrowed.update((id(inner), _type_check(node.test)[0]) for place in places for inner in ast.walk(place))
+        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            for number, value in enumerate(node.values):
+                if _type_check(value) is not None:
+                    narrowed.update((id(inner), _type_check(value)[0]) for rest in node.values[number + 1:]
+                                    for inner in ast.walk(rest))
+    used: dict[str, set[str]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in parameters \
+                and not node.attr.startswith("_") and (id(node), node.value.id) not in narrowed:
+            used.setdefault(node.value.id, set()).add(node.attr)
+    publics = dict(_DUCK_TYPES)
+    by_attributes: dict[str, list[str]] = {}
+    for name, attributes in used.items():
+        having = [dotted for dotted, public in _DUCK_TYPES if attributes <= public]
+        origins = {_origin(check, imports or {}) for check in checked.get(name, [])}
+        if any(attributes <= publics.get(origin, frozenset()) for origin in origins):
+            continue  # a type it is checked against has them
+        if len(having) <= _MOST_DUCK_TYPES:  # more say little (``p.real``: any number)
+            spelled = [_spelling(dotted, imports or {}) for dotted in having]
+            by_attributes[name] = [text for text in spelled if text]
+    return {name: ParameterTypes(tuple(_unique(checked.get(name, []))), tuple(_unique(by_attributes.get(name, []))))
+            for name in checked.keys() | by_attributes.keys() if checked.get(name) or by_attributes.get(name)}
+
+
+def _type_check(node: ast.AST) -> tuple[str, list[str]] | None:
+    """(name, the types as written) when ``node`` checks a name's type: ``isinstance(name, T)``,
+    ``isinstance(name, (T, U))``, ``type(name) is T``, ``type(name) in (T, U)``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance" \
+            and len(node.args) == 2:
+        subject, types = node.args
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1 \
+            and isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.Eq, ast.NotEq, ast.In, ast.NotIn)) \
+            and isinstance(node.left, ast.Call) and isinstance(node.left.func, ast.Name) \
+            and node.left.func.id == "type" and len(node.left.args) == 1:
+        subject, types = node.left.args[0], node.comparators[0]
+    else:
+        return None
+    if not isinstance(subject, ast.Name):
+        return None
+    elements = types.elts if isinstance(types, (ast.Tuple, ast.List, ast.Set)) else [types]
+    return subject.id, [ast.unparse(t) for t in elements if isinstance(t, (ast.Name, ast.Attribute))]
+
+
+def module_imports(tree: ast.Module) -> dict[str, str]:
+    """The names a module's top-level imports bind, and what each is (``from datetime import date as d``:
+    ``{'d': 'datetime.date'}``; ``import os.path``: ``{'os': 'os'}``)."""
+    bound: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            bound.update((alias.asname or alias.name, f"{node.module}.{alias.name}") for alias in node.names)
+    return bound
+
+
+def _origin(name: str, imports: dict[str, str]) -> str:
+    """What the (dotted) ``name`` the module writes is, through its imports."""
+    head, _, rest = name.partition(".")
+    return imports.get(head, head) + (f".{rest}" if rest else "")
+
+
+def _spelling(dotted: str, imports: dict[str, str]) -> str | None:
+    """How a test names the type ``dotted`` so that its imports (the module's, else a standard library
+    module's) find it: through a name the module imports, else in full; None where the module binds the
+    full name's first part to something else (``from datetime import datetime``, for ``datetime.date``)."""
+    if "." not in dotted:
+        return dotted  # a builtin
+    for name, origin in imports.items():
+        if origin == dotted:
+            return name
+        if dotted.startswith(origin + "."):
+            return name + dotted[len(origin):]
+    return None if dotted.split(".")[0] in imports else dotted
 
 
 def _annotation(arg: ast.arg) -> str:

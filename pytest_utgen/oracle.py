@@ -23,7 +23,8 @@ from .testfile import TestFile
 
 MARK = "  # utgen: observed"
 OBSERVE = "__utgen_observe__"  # the recording check instrumented tests call (the sandbox child defines it)
-# Exceptions that say the test itself is wrong (a bad call, a missing name), not what the code does.
+# Exceptions that say the test itself is wrong (a bad call, a missing name), not what the code does, unless
+# the code raised one by a ``raise`` statement of its own (``raise TypeError("expected a string")``).
 TEST_MISTAKES = {"NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError", "AttributeError",
                  "TypeError", "SyntaxError", "RecursionError"}
 
@@ -100,7 +101,7 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
             needs_pytest |= warns
             edits.append(edit)
             adopted.append(Adopted(unit, statement.lineno, _expectation(statement, lines), f"a {kind}"))
-        elif observation.raised is not None and observation.raised not in TEST_MISTAKES \
+        elif observation.raised is not None and (observation.on_purpose or observation.raised not in TEST_MISTAKES) \
                 and "<" not in observation.raised and statement in function.body:
             exception, import_line = _type_reference(observation.raised, module)
             if import_line:

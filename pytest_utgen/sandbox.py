@@ -59,6 +59,7 @@ class Observation:
     value_type: str | None = None  # the type of a value without a literal repr, when a test can name it
     message: str | None = None  # what ``raised`` said, when a test can expect it exactly
     warnings: tuple[tuple[str, str | None], ...] = ()  # what computing ``value`` warned: (type, exact message)
+    on_purpose: bool = False  # ``raised`` came from a ``raise`` statement of the code, not the interpreter
 
 
 @dataclass
@@ -597,7 +598,8 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
         elif record["event"] == "raised":
             seen = observations.setdefault(nodeid, [])
             if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it
-                seen.append(Observation(record["line"], raised=record["type"], message=record.get("message")))
+                seen.append(Observation(record["line"], raised=record["type"], message=record.get("message"),
+                                        on_purpose=record.get("on_purpose", False)))
         elif record["event"] == "side_effect" and nodeid:
             side_effects.setdefault(nodeid, []).append(record["what"])
         elif record["event"] == "report":

@@ -9,7 +9,8 @@ import sys
 
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import Engine, SandboxSpeed
-from pytest_utgen.explore import CALLS_PER_TARGET, MAX_TESTS, PREFIX, argument_values, constructions, explore
+from pytest_utgen.explore import (CALLS_PER_TARGET, MAX_TESTS, PREFIX, argument_values, constructions, explore,
+                                  ParameterTypes, module_imports, parameter_types)
 from pytest_utgen.regex_examples import EXAMPLES_PER_PATTERN, regex_examples
 from pytest_utgen.testfile import TestFile, body_key
 
@@ -417,7 +418,7 @@ def test_binary_special_methods_take_other_objects_and_values_of_their_parameter
                            built={"Path": ["Path('a', 'b')"]}, named={"name": ["'keys'"]}))
     eq = [body for name, body in tests.items() if "path_eq" in name]
     assert any("obj == Path('a', 'b')" in body for body in eq)  # an object of the class
-    assert any(re.search(r"obj == (0|'abc'|\[)", body) for body in eq)  # a value
+    assert any(re.search(r"obj == (None|0|'abc'|\[)", body) for body in eq)  # a value: here one not a Path
     getattr_calls = [body for name, body in tests.items() if "path_getattr" in name]
     assert "getattr(obj, 'keys')" in getattr_calls[0]  # an attribute name: the tests' value for `name` first
     assert all("getattr(obj, Path" not in body for body in getattr_calls)
@@ -589,6 +590,72 @@ def test_the_engine_reaches_what_only_a_filled_object_runs_with_no_model(tmp_pat
     # An existing key set again, the eviction, a hit, a task added twice, a pop: each needs calls before it.
     assert module.model_calls == 0 and module.line_after == 100.0
     kept = (project / "tests" / "utgen" / "test_stateful.py").read_text()
+    rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)
+    assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
+
+
+SPANS = '''
+from datetime import timedelta
+
+
+class Span:
+    def __init__(self, days=0):
+        self.days = days
+
+    def __add__(self, other):
+        if isinstance(other, Span):
+            return Span(self.days + other.days)
+        if isinstance(other, timedelta):
+            return Span(self.days + other.days)
+        return other.replace(year=other.year + self.days)
+
+
+def label(text):
+    if not isinstance(text, str):
+        raise TypeError("expected a string")
+    return text.upper()
+'''
+
+
+def test_a_parameter_takes_the_types_its_function_checks_and_those_with_the_attributes_it_uses():
+    tree = ast.parse(SPANS + "\n\ndef when(moment, dt):\n    if type(moment) in (int, float):\n        return moment\n"
+                             "    return moment.year, dt.days\n")
+    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    imports = module_imports(tree)
+    assert imports == {"timedelta": "datetime.timedelta"}
+    # Span's own attributes are used where the check made it a Span; what is left (year, replace) is a date's.
+    assert parameter_types(functions["__add__"], imports) == {
+        "other": ParameterTypes(checked=("Span", "timedelta"), by_attributes=("datetime.date", "datetime.datetime"))}
+    assert parameter_types(functions["label"], imports) == {"text": ParameterTypes(checked=("str",))}  # str has upper
+    # ``dt.days``: a timedelta, as the module imports it.
+    assert parameter_types(functions["when"], imports) == {
+        "moment": ParameterTypes(("int", "float"), ("datetime.date", "datetime.datetime")),
+        "dt": ParameterTypes(by_attributes=("timedelta",))}
+    # A module that binds ``datetime`` to the class cannot spell ``datetime.date``: left out.
+    assert parameter_types(functions["when"], {"datetime": "datetime.datetime"})["moment"].by_attributes == (
+        "datetime",)
+
+
+def test_calls_try_each_type_a_parameter_is_checked_against_and_one_it_is_not():
+    calls = _tests(explore(SPANS, frozenset({"Span.__add__", "label"}), calls_per_target=8))
+    operands = " ".join(calls.values())
+    for operand in ("obj + timedelta(", "obj + datetime.date(", "obj + Span("):
+        assert operand in operands
+    assert any(re.search(r"label\((None|1)\)", call) for call in calls.values())  # not a str
+
+
+def test_the_engine_covers_each_side_of_a_type_check_and_keeps_a_type_error_the_code_raises(tmp_path):
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['src']\n")
+    (project / "src" / "spans.py").write_text(SPANS)
+    config = load_config(project, {"endpoint": "http://127.0.0.1:9/v1", "max_calls": 0, "reruns": 1,
+                                   "mutation": False, "target_coverage": 100.0, "paths": [str(project / "src")]})
+    module = Engine(config, select_all=True).run().modules[0]
+    kept = (project / "tests" / "utgen" / "test_spans.py").read_text()
+    assert module.model_calls == 0 and module.line_after == 100.0, kept
+    assert "pytest.raises(TypeError, match=r'^expected a string$')" in kept  # raised by the code: its behaviour
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)
     assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
