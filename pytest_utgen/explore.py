@@ -570,9 +570,9 @@ def _changes_the_call(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _Pools,
            bound: bool, most: int, owner: str | None = None) -> list[str]:
-    """Up to ``most`` distinct argument lists for ``function`` (as source, without parentheses):
-    the first with each required parameter's most likely value, the rest drawn at random (seeded by ``key``),
-    some with optional parameters given too."""
+    """Up to ``most`` distinct argument lists for ``function`` (as source, without parentheses): the first with
+    each required parameter's most likely value, then in turn one that gives one optional parameter as well
+    (each in order) and one drawn at random (seeded by ``key``), some with optional parameters given too."""
     arguments = function.args
     positional = _positional(function, bound)
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
@@ -581,26 +581,31 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
     options = [(a, d, _values(a, d, pools, width, owner, types.get(a.arg))) for a, d in zip(positional, defaults)]
     keyword_only = [(a, d, _values(a, d, pools, width, owner, types.get(a.arg)))
                     for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    first = [choices[0] for _, default, choices in options if default is None] \
+        + [f"{arg.arg}={choices[0]}" for arg, default, choices in keyword_only if default is None]
+    # A flag or an option usually picks a branch: each is given once, not left to the draws.
+    singles = [", ".join(first + [f"{arg.arg}={value}"])
+               for arg, default, choices in options + keyword_only
+               if default is not None and arg not in arguments.posonlyargs
+               for value in [next((c for c in choices if c != ast.unparse(default)), None)] if value is not None]
     rng = random.Random(zlib.crc32(key.encode()))
-    calls: list[str] = []
-    for attempt in range(most * 3):
+    drawn: list[str] = []
+    for _ in range(most * 3):
         parts: list[str] = []
-        optional = attempt > 0 and rng.random() < 0.5
+        optional = rng.random() < 0.5
         for arg, default, choices in options:
             if default is not None and not optional:
                 break  # positional: the ones after an omitted one are omitted too
-            parts.append(choices[0] if attempt == 0 else rng.choice(choices))
-        if arguments.vararg is not None and attempt > 0:
+            parts.append(rng.choice(choices))
+        if arguments.vararg is not None:
             parts.extend(rng.choice(_values(arguments.vararg, None, pools, width)) for _ in range(rng.randint(0, 2)))
         for arg, default, choices in keyword_only:
             if default is None or (optional and rng.random() < 0.5):
-                parts.append(f"{arg.arg}={choices[0] if attempt == 0 else rng.choice(choices)}")
-        call = ", ".join(parts)
-        if call not in calls:
-            calls.append(call)
-        if len(calls) >= most:
+                parts.append(f"{arg.arg}={rng.choice(choices)}")
+        drawn.append(", ".join(parts))
+        if len(_unique(drawn)) >= most:
             break
-    return calls
+    return _unique([", ".join(first), *_alternate(singles, drawn)])[:most]
 
 
 def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,

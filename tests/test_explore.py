@@ -659,3 +659,15 @@ def test_the_engine_covers_each_side_of_a_type_check_and_keeps_a_type_error_the_
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)
     assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
+
+
+def test_each_optional_parameter_is_given_once_beside_the_first_call():
+    module = '''
+def render(text, upper=False, *, sep=None, width=0):
+    return text
+'''
+    calls = list(_tests(explore(module, frozenset({"render"}))).values())
+    assert "render('abc')" in calls[0]  # the required parameter alone first
+    # Then, taking turns with the drawn calls, one option at a time: a flag flipped, a None default given.
+    singles = [call for call in calls if re.search(r"render\('abc', \w+=[^,]+\) ==", call)]
+    assert any("upper=True" in call for call in singles) and any("sep=" in call for call in singles)
