@@ -49,6 +49,7 @@ _BASICS: dict[str, list[str]] = {
     "set": ["{1, 2}", "set()"],
     "callable": ["lambda *a: a[0] if a else None", "bool", "str"],
     "none": ["None"],
+    "lock": ["threading.RLock()"],
 }
 _ANNOTATIONS = [  # (word in an annotation, kind)
     ("callable", "callable"), ("bool", "bool"), ("int", "int"), ("float", "float"), ("number", "float"),
@@ -71,6 +72,7 @@ _NAMES = {  # parameter names and the kinds their values usually are, most likel
     "dict": {"d", "dct", "mapping", "mappings", "dicts", "kwargs", "attrs", "options", "params", "doc_dict",
              "obj", "document", "context", "env"},
     "bool": {"flag", "strict", "reverse", "recursive", "inplace", "force", "verbose", "quiet", "raise_errors"},
+    "lock": {"lock", "rlock", "mutex"},
 }
 _STRING_SUFFIXES = ("string", "str", "text", "name", "path", "url", "pattern", "format")  # date_string, filename
 _ANY = ["int", "str", "list", "dict", "none"]
@@ -583,10 +585,11 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
                     for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
     first = [choices[0] for _, default, choices in options if default is None] \
         + [f"{arg.arg}={choices[0]}" for arg, default, choices in keyword_only if default is None]
-    # A flag or an option usually picks a branch: each is given once, not left to the draws.
-    singles = [", ".join(first + [f"{arg.arg}={value}"])
-               for arg, default, choices in options + keyword_only
-               if default is not None and arg not in arguments.posonlyargs
+    # A flag or an option usually picks a branch: each is given once, not left to the draws; flags first.
+    optionals = sorted([(arg, default, choices) for arg, default, choices in options + keyword_only
+                        if default is not None and arg not in arguments.posonlyargs],
+                       key=lambda option: not _is_flag(option[1]))
+    singles = [", ".join(first + [f"{arg.arg}={value}"]) for arg, default, choices in optionals
                for value in [next((c for c in choices if c != ast.unparse(default)), None)] if value is not None]
     rng = random.Random(zlib.crc32(key.encode()))
     drawn: list[str] = []
@@ -608,6 +611,10 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
     return _unique([", ".join(first), *_alternate(singles, drawn)])[:most]
 
 
+def _is_flag(default: ast.expr) -> bool:
+    return isinstance(default, ast.Constant) and isinstance(default.value, bool)
+
+
 def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
             owner: str | None = None, types: ParameterTypes | None = None) -> list[str]:
     """The values worth passing to ``arg``, most likely first, from what its annotation, default and name say
@@ -627,10 +634,9 @@ def _values(arg: ast.arg, default: ast.expr | None, pools: _Pools, width: int,
     values = [maker for cls in objects for maker in pools.objects[cls]] + named[:2]
     # By what each name is (``from datetime import date as day``: a date).
     lasts = [(name, _origin(name, pools.imports).rsplit(".", 1)[-1]) for name in types.checked + types.by_attributes]
-    for name, last in lasts:
-        if last in _CHECKED_KINDS:
-            values.extend(pools.kinds[_CHECKED_KINDS[last]][:2])
-        values.extend(call.format(name) for call in _CHECKED_CALLS.get(last, []))
+    # One value of each type before any type's second: a few calls try every type.
+    values += _alternate(*[pools.kinds[_CHECKED_KINDS[last]][:2] if last in _CHECKED_KINDS
+                           else [call.format(name) for call in _CHECKED_CALLS.get(last, [])] for name, last in lasts])
     if types.checked:
         checked_kinds = {_CHECKED_KINDS.get(last) for _, last in lasts[:len(types.checked)]}
         values.append(next((value for kind, value in _CONTRASTS if kind not in checked_kinds), "None"))
@@ -717,7 +723,8 @@ def module_imports(tree: ast.Module) -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                bound[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                top = alias.name.split(".")[0]
+                bound[alias.asname or top] = alias.name if alias.asname else top
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             bound.update((alias.asname or alias.name, f"{node.module}.{alias.name}") for alias in node.names)
     return bound

@@ -671,3 +671,7 @@ def render(text, upper=False, *, sep=None, width=0):
     # Then, taking turns with the drawn calls, one option at a time: a flag flipped, a None default given.
     singles = [call for call in calls if re.search(r"render\('abc', \w+=[^,]+\) ==", call)]
     assert any("upper=True" in call for call in singles) and any("sep=" in call for call in singles)
+    # A flag comes before the other options, whatever its place; a lock parameter gets a lock.
+    module = "def cached(cache, key=None, lock=None, info=False):\n    return cache\n"
+    calls = list(_tests(explore(module, frozenset({"cached"}), calls_per_target=8)).values())
+    assert "info=True" in calls[1] and any("lock=threading.RLock()" in call for call in calls), calls
