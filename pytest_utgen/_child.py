@@ -22,6 +22,7 @@ import json
 import linecache
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -375,10 +376,20 @@ def faithful_repr(value) -> str | None:
     return text if isinstance(value, type(back)) and back == value and len(text) <= 300 else None
 
 
+# What Python says when every special method of an operator returned NotImplemented (or there is none).
+_OPERATOR_REFUSED = re.compile(r"unsupported operand type\(s\) for [^:]+: '(\w+)' and '(\w+)'"
+                               r"|'[^']+' not supported between instances of '(\w+)' and '(\w+)'"
+                               r"|bad operand type for [^:]+: '(\w+)'()")
+
+
 def raised_on_purpose(error: BaseException, nodeid: str) -> bool:
     """Whether code outside the test ``nodeid``'s file raised ``error`` by a ``raise`` statement (its innermost
-    frame's line): a ``TypeError`` the code raises itself for a wrong input is what it does, one the
+    frame's line), or an operator refused a class's object because its special method said so (returned
+    ``NotImplemented``): a ``TypeError`` the code raises itself for a wrong input is what it does, one the
     interpreter raises for a wrong call is the test's mistake."""
+    refused = _OPERATOR_REFUSED.fullmatch(str(error)) if isinstance(error, TypeError) else None
+    if refused and not all(hasattr(builtins, name) or name == "NoneType" for name in refused.groups() if name):
+        return True  # a class of the code refused the operand: not a mistake of builtins' operands
     traceback = error.__traceback__
     if traceback is None:
         return False

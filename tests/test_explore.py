@@ -610,6 +610,11 @@ class Span:
             return Span(self.days + other.days)
         return other.replace(year=other.year + self.days)
 
+    def __sub__(self, other):
+        if isinstance(other, Span):
+            return Span(self.days - other.days)
+        return NotImplemented
+
 
 def label(text):
     if not isinstance(text, str):
@@ -645,7 +650,7 @@ def test_calls_try_each_type_a_parameter_is_checked_against_and_one_it_is_not():
     assert any(re.search(r"label\((None|1)\)", call) for call in calls.values())  # not a str
 
 
-def test_the_engine_covers_each_side_of_a_type_check_and_keeps_a_type_error_the_code_raises(tmp_path):
+def test_the_engine_covers_each_side_of_a_type_check_and_keeps_the_type_errors_the_code_raises(tmp_path):
     project = tmp_path / "proj"
     (project / "src").mkdir(parents=True)
     (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['src']\n")
@@ -656,6 +661,7 @@ def test_the_engine_covers_each_side_of_a_type_check_and_keeps_a_type_error_the_
     kept = (project / "tests" / "utgen" / "test_spans.py").read_text()
     assert module.model_calls == 0 and module.line_after == 100.0, kept
     assert "pytest.raises(TypeError, match=r'^expected a string$')" in kept  # raised by the code: its behaviour
+    assert "unsupported operand type" in kept  # Span - None: __sub__ said NotImplemented
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(project / "tests" / "utgen")], cwd=project, capture_output=True, text=True)
     assert rerun.returncode == 0, kept + rerun.stdout[-2000:]
