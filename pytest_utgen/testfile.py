@@ -127,12 +127,25 @@ class TestFile:
         taken = {n.name for n in self.tree.body if isinstance(n, (*FUNCTION, ast.ClassDef))}
         imported = {name for n in self.tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
                     for name in _imported(n)}
+        binding = {_bound_name(key): key for key in imported}
         new_imports, body, duplicates = [], [], []
+        clashing: dict[str, str] = {}  # name -> an import of ``other`` that binds it to what this file does not
         for node in other.tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 # Only the names this file does not import already, the same way.
-                fresh = [alias for alias, key in zip(node.names, _imported(node)) if key not in imported]
-                imported.update(_imported(node))
+                fresh = []
+                for alias, key in zip(node.names, _imported(node)):
+                    name = _bound_name(key)
+                    if key in imported:
+                        continue
+                    if binding.get(name, key) != key:  # ``import datetime`` here, ``from datetime import datetime``
+                        single = copy.copy(node)
+                        single.names = [alias]
+                        clashing[name] = ast.unparse(single)
+                        continue
+                    fresh.append(alias)
+                    imported.add(key)
+                    binding[name] = key
                 if fresh:
                     narrowed = copy.copy(node)  # not ``node.names = fresh``: the tree is ``other``'s, kept
                     narrowed.names = fresh
@@ -151,7 +164,7 @@ class TestFile:
                 taken.add(name)
                 start, end = node_span(node)
                 # Source text, not ast.unparse: comments (the oracle's "# utgen: observed") stay.
-                text = "\n".join(other.lines[start - 1: end])
+                text = _text_with_local_imports(other.lines, node, start, end, clashing)
                 keyword = "class" if isinstance(node, ast.ClassDef) else "def"
                 body.append(text.replace(f"{keyword} {base}", f"{keyword} {name}", 1) if name != base else text)
                 continue
@@ -168,6 +181,30 @@ class Merged:
 
     file: TestFile
     duplicates: list[str] = field(default_factory=list)
+
+
+def _bound_name(key: tuple) -> str:
+    """The name an import (as ``_imported`` gives it) binds."""
+    module, name, alias, _ = key
+    return alias or (name if module is not None else name.split(".")[0])
+
+
+def _text_with_local_imports(lines: list[str], node: ast.stmt, start: int, end: int,
+                             clashing: dict[str, str]) -> str:
+    """The text of ``node`` (lines ``start``-``end`` of ``lines``) with each function in it that uses a name
+    of ``clashing`` given that name's import as its first statement: in a file whose top binds the name
+    otherwise, the function still gets what it was written with."""
+    edits = []
+    for function in ast.walk(node) if clashing else []:
+        if isinstance(function, FUNCTION) and function.body[0].lineno > function.lineno:
+            used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+            statements = [clashing[name] for name in sorted(used & clashing.keys())]
+            if statements:
+                edits.append((function.body[0].lineno, " " * function.body[0].col_offset, statements))
+    text = list(lines[start - 1: end])
+    for line, indent, statements in sorted(edits, reverse=True):
+        text[line - start: line - start] = [indent + statement for statement in statements]
+    return "\n".join(text)
 
 
 def _imported(node: ast.Import | ast.ImportFrom) -> list[tuple]:

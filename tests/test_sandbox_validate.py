@@ -310,6 +310,21 @@ def test_a_test_file_value_lists_prunes_and_merges_its_units():
     assert TestFile(CANDIDATE) == candidate  # equal texts, equal values
 
 
+
+def test_a_merged_test_that_imports_a_name_the_file_binds_otherwise_imports_it_inside_itself():
+    kept = TestFile("import datetime\n\n\ndef test_date():\n    assert datetime.date(2020, 1, 2).day == 2\n")
+    other = TestFile("from datetime import datetime\n\n\ndef test_moment():\n    assert datetime(2020, 1, 2).day == 2"
+                     "\n\n\nclass TestMoment:\n    def test_year(self):\n        year = 2020\n"
+                     "        assert datetime(year, 1, 2).year == year\n\n\ndef test_other():\n    assert 1 == 1\n")
+    merged = kept.merge(other).file
+    # Both at the top, the later would break the other's tests (the final checks then drop them all).
+    assert merged.source.startswith("import datetime\n") and merged.imports == "import datetime"
+    assert merged.source.count("from datetime import datetime") == 2  # in test_moment and test_year, not test_other
+    namespace: dict = {}
+    exec(merged.source, namespace)
+    namespace["test_date"](), namespace["test_moment"](), namespace["TestMoment"]().test_year()
+
+
 def test_unshadow_replaces_pasted_copies_of_the_code_under_test_by_an_import():
     from pytest_utgen.validate import unshadow
 
