@@ -578,15 +578,21 @@ def test_methods_are_called_on_objects_that_calls_before_them_filled():
     assert not getitem[0].count("] = ") and getitem[1].count("] = ")
 
 
-def test_the_engine_reaches_what_only_a_filled_object_runs_with_no_model(tmp_path):
+def _no_model_run(tmp_path, name: str, source: str, **settings):
+    """The project of one module ``name`` under src/, and its engine run without the model (nothing listens at
+    the endpoint): the module's report."""
     project = tmp_path / "proj"
     (project / "src").mkdir(parents=True)
     (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['src']\n")
-    (project / "src" / "stateful.py").write_text(STATEFUL)
+    (project / "src" / f"{name}.py").write_text(source)
     config = load_config(project, {"endpoint": "http://127.0.0.1:9/v1", "max_calls": 0, "reruns": 1,
-                                   "amplify": False, "mutation": False, "target_coverage": 100.0,
-                                   "paths": [str(project / "src")]})
-    module = Engine(config, select_all=True).run().modules[0]
+                                   "mutation": False, "target_coverage": 100.0, "paths": [str(project / "src")],
+                                   **settings})
+    return project, Engine(config, select_all=True).run().modules[0]
+
+
+def test_the_engine_reaches_what_only_a_filled_object_runs_with_no_model(tmp_path):
+    project, module = _no_model_run(tmp_path, "stateful", STATEFUL, amplify=False)
     # An existing key set again, the eviction, a hit, a task added twice, a pop: each needs calls before it.
     assert module.model_calls == 0 and module.line_after == 100.0
     kept = (project / "tests" / "utgen" / "test_stateful.py").read_text()
@@ -651,13 +657,7 @@ def test_calls_try_each_type_a_parameter_is_checked_against_and_one_it_is_not():
 
 
 def test_the_engine_covers_each_side_of_a_type_check_and_keeps_the_type_errors_the_code_raises(tmp_path):
-    project = tmp_path / "proj"
-    (project / "src").mkdir(parents=True)
-    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['src']\n")
-    (project / "src" / "spans.py").write_text(SPANS)
-    config = load_config(project, {"endpoint": "http://127.0.0.1:9/v1", "max_calls": 0, "reruns": 1,
-                                   "mutation": False, "target_coverage": 100.0, "paths": [str(project / "src")]})
-    module = Engine(config, select_all=True).run().modules[0]
+    project, module = _no_model_run(tmp_path, "spans", SPANS)
     kept = (project / "tests" / "utgen" / "test_spans.py").read_text()
     assert module.model_calls == 0 and module.line_after == 100.0, kept
     assert "pytest.raises(TypeError, match=r'^expected a string$')" in kept  # raised by the code: its behaviour
