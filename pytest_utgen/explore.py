@@ -574,7 +574,8 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
            bound: bool, most: int, owner: str | None = None) -> list[str]:
     """Up to ``most`` distinct argument lists for ``function`` (as source, without parentheses): the first with
     each required parameter's most likely value, then in turn one that gives one optional parameter as well
-    (each in order) and one drawn at random (seeded by ``key``), some with optional parameters given too."""
+    (each once, flags first) and one drawn at random (seeded by ``key``), some with optional parameters given
+    too."""
     arguments = function.args
     positional = _positional(function, bound)
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
