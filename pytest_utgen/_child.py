@@ -33,6 +33,7 @@ import pytest
 from .guard import install
 from .mutate import SWITCH, Mutant, schemata
 from .oracle import OBSERVE
+from .sandbox import RaisedBy
 
 
 ALONE_KILL_GRACE = 5.0  # seconds past a test's time limit before its fork in an alone run is killed
@@ -82,7 +83,7 @@ class ResultStream:
                 raise
             except BaseException as error:
                 self.emit(event="raised", nodeid=self.guard.test, line=line, type=_type_name(type(error)),
-                          message=exact_message(error), on_purpose=raised_on_purpose(error, self.guard.test))
+                          message=exact_message(error), raised_by=raised_by(error, self.guard.test).value)
                 raise
         # The warnings it gave, each (type, exact message or None) once.
         warned = list(dict.fromkeys((_type_name(w.category), exact_message(w.message)) for w in warned))
@@ -105,7 +106,7 @@ class ResultStream:
             if lines:
                 self.emit(event="raised", nodeid=item.nodeid, line=lines[-1], type=_type_name(excinfo.type),
                           message=exact_message(excinfo.value),
-                          on_purpose=raised_on_purpose(excinfo.value, item.nodeid))
+                          raised_by=raised_by(excinfo.value, item.nodeid).value)
         return report
 
     def pytest_runtest_logstart(self, nodeid, location):
@@ -382,25 +383,26 @@ _OPERATOR_REFUSED = re.compile(r"unsupported operand type\(s\) for [^:]+: '(\w+)
                                r"|bad operand type for [^:]+: '(\w+)'()")
 
 
-def raised_on_purpose(error: BaseException, nodeid: str) -> bool:
-    """Whether code outside the test ``nodeid``'s file raised ``error`` by a ``raise`` statement (its innermost
-    frame's line), or an operator refused a class's object because its special method said so (returned
-    ``NotImplemented``): a ``TypeError`` the code raises itself for a wrong input is what it does, one the
-    interpreter raises for a wrong call is the test's mistake."""
+def raised_by(error: BaseException, nodeid: str) -> RaisedBy:
+    """Where ``error``, seen by the test ``nodeid``, came from: a ``raise`` statement of code outside the test's
+    file (its innermost frame's line), or an operator that refused a class's object because its special method
+    said so (returned ``NotImplemented``), is the code's own refusal; another exception whose innermost frame
+    is outside the test's file the interpreter raised inside the code (``None + 1`` in a function given None);
+    the rest the test's own statements raised (a wrong call, a missing name)."""
     refused = _OPERATOR_REFUSED.fullmatch(str(error)) if isinstance(error, TypeError) else None
     if refused and not all(hasattr(builtins, name) or name == "NoneType" for name in refused.groups() if name):
-        return True  # a class of the code refused the operand: not a mistake of builtins' operands
+        return RaisedBy.RAISE  # a class of the code refused the operand: not a mistake of builtins' operands
     traceback = error.__traceback__
     if traceback is None:
-        return False
+        return RaisedBy.TEST
     while traceback.tb_next is not None:
         traceback = traceback.tb_next
     code = traceback.tb_frame.f_code
     test_file = nodeid.split("::")[0]
     if code.co_filename == test_file or code.co_filename.endswith(os.sep + test_file):
-        return False
+        return RaisedBy.TEST
     line = linecache.getline(code.co_filename, traceback.tb_lineno).strip()
-    return line == "raise" or line.startswith(("raise ", "raise("))
+    return RaisedBy.RAISE if line == "raise" or line.startswith(("raise ", "raise(")) else RaisedBy.CODE
 
 
 def exact_message(error: BaseException) -> str | None:

@@ -156,8 +156,10 @@ class FinalCheckSpeed:
     every mutant, needed when the kept tests changed after their last one, is not in it: the module's own last
     such run tells its cost."""
 
-    start: float = 5.0  # the run of the file, two more in new interpreters, a mutation run that is current
-    per_test: float = 0.1  # humanize.number's 84 tests took 11.7 s on the 2-core build machine
+    # The 2-core build machine, 2026-12-07: 14 to 49 tests took 2.3 to 7.5 s (the fresh-8 modules), 77 tests
+    # of isodate.duration 3.5 s; a run of several modules learns per_test from each module's checks.
+    start: float = 3.0  # the run of the file, two more in new interpreters, a mutation run that is current
+    per_test: float = 0.06
 
     def reserve(self, tests: int, budget_s: float) -> float:
         """Seconds to hold back for the final checks of ``tests`` kept tests: at most ``FINAL_RESERVE_SHARE``

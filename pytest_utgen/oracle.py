@@ -18,7 +18,7 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from .sandbox import Observation
+from .sandbox import Observation, RaisedBy
 from .testfile import TestFile
 
 MARK = "  # utgen: observed"
@@ -27,6 +27,9 @@ OBSERVE = "__utgen_observe__"  # the recording check instrumented tests call (th
 # the code raised one by a ``raise`` statement of its own (``raise TypeError("expected a string")``).
 TEST_MISTAKES = {"NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError", "AttributeError",
                  "TypeError", "SyntaxError", "RecursionError"}
+# Of those, the ones a value the code cannot take makes the interpreter raise inside it: what the code does with
+# such a value when a test passes it on purpose (see ``adopt``'s ``code_errors``).
+CODE_ERRORS = {"TypeError", "AttributeError"}
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,16 @@ def instrument(file: TestFile, units: set[str]) -> TestFile:
 
 
 def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]],
-          today: datetime.date | None = None) -> tuple[TestFile, list[Adopted]]:
+          today: datetime.date | None = None, code_errors: bool = False) -> tuple[TestFile, list[Adopted]]:
     """``file`` with what the instrumented run of each test observed (unit -> observations) adopted:
     mismatched ``==`` expectations replaced by the observed values (inside ``pytest.warns`` when computing the
     value warned), a placeholder (``== None``) whose value has no literal repr by ``isinstance`` of its type,
     the statement that raised wrapped in ``pytest.raises`` (with its exact message, when it has one). Returns
     the new file and what was replaced. What it cannot rewrite (no literal repr, a line seen more than once as
     in a loop, a raise nested in a block) or must not (a value read off the clock, see :func:`from_clock`) is
-    left as it is."""
+    left as it is. ``code_errors``: the tests' values were drawn without intent (tests built without the
+    model), so a TypeError or AttributeError the interpreter raised inside the code is what it does with them,
+    not the test's mistake; in the model's tests it is most often a wrong call the model's repair mends."""
     today = today or datetime.date.today()
     lines = list(file.lines)
     functions = file.unit_nodes
@@ -101,7 +106,7 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
             needs_pytest |= warns
             edits.append(edit)
             adopted.append(Adopted(unit, statement.lineno, _expectation(statement, lines), f"a {kind}"))
-        elif observation.raised is not None and (observation.on_purpose or observation.raised not in TEST_MISTAKES) \
+        elif observation.raised is not None and _adoptable_raise(observation, code_errors) \
                 and "<" not in observation.raised and statement in function.body:
             exception, import_line = _type_reference(observation.raised, module)
             if import_line:
@@ -120,6 +125,12 @@ def adopt(file: TestFile, module: str, observations: dict[str, list[Observation]
         lines[first - 1: last] = replacement
     head = sorted(imports) + (["import pytest"] if needs_pytest and not _imports_pytest(file.tree) else [])
     return TestFile("\n".join(head + lines).strip() + "\n"), adopted
+
+
+def _adoptable_raise(observation: Observation, code_errors: bool) -> bool:
+    if observation.raised not in TEST_MISTAKES or observation.raised_by == RaisedBy.RAISE:
+        return True
+    return code_errors and observation.raised_by == RaisedBy.CODE and observation.raised in CODE_ERRORS
 
 
 def from_clock(value: str, test_source: str, today: datetime.date) -> bool:

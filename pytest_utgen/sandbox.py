@@ -45,6 +45,14 @@ class Outcome(str, Enum):
     UNSAFE = "unsafe"  # it tried a side effect the guard refused (whether or not it then passed)
 
 
+class RaisedBy(str, Enum):
+    """Where an exception a test saw came from."""
+
+    TEST = "test"  # the test's own statements: a wrong call, a missing name
+    CODE = "code"  # the interpreter, inside the code under test: ``None + 1`` in a function given None
+    RAISE = "raise"  # a ``raise`` statement of the code, or an operator whose special method refused an object
+
+
 @dataclass(frozen=True)
 class Observation:
     """What a test did at ``line`` of its file: an instrumented ``==`` whose left side evaluated to ``value``
@@ -59,7 +67,7 @@ class Observation:
     value_type: str | None = None  # the type of a value without a literal repr, when a test can name it
     message: str | None = None  # what ``raised`` said, when a test can expect it exactly
     warnings: tuple[tuple[str, str | None], ...] = ()  # what computing ``value`` warned: (type, exact message)
-    on_purpose: bool = False  # ``raised`` came from a ``raise`` statement of the code, not the interpreter
+    raised_by: RaisedBy = RaisedBy.TEST  # where ``raised`` came from
 
 
 @dataclass
@@ -599,7 +607,7 @@ def _read_results(path: Path, returncode: int, timed_out: bool, output: str) -> 
             seen = observations.setdefault(nodeid, [])
             if not any(o.raised for o in seen):  # the first raise ends the test; the report repeats it
                 seen.append(Observation(record["line"], raised=record["type"], message=record.get("message"),
-                                        on_purpose=record.get("on_purpose", False)))
+                                        raised_by=RaisedBy(record.get("raised_by", RaisedBy.TEST))))
         elif record["event"] == "side_effect" and nodeid:
             side_effects.setdefault(nodeid, []).append(record["what"])
         elif record["event"] == "report":

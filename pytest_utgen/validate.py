@@ -262,16 +262,18 @@ class CandidateValidator:
 
     def _adopt_observed(self, file: TestFile, result: ValidationResult, passing: set[str],
                         test_seconds: float | None,
-                        observed: dict[str, list[Observation]] | None = None) -> TestFile:
+                        observed: dict[str, list[Observation]] | None = None, code_errors: bool = False) -> TestFile:
         """Run the failing tests instrumented (unless their ``observed`` run is given), adopt what the code did
-        for their wrong expectations, and run the rewritten tests again: those that pass now join ``passing``."""
+        for their wrong expectations (``code_errors``: see :func:`oracle.adopt`), and run the rewritten tests
+        again: those that pass now join ``passing``."""
         failing = {u for u in result.failing if u in file.unit_nodes}
         if observed is None:
             # The whole file, instrumented, with only the failing tests selected: its lines are the file's lines.
             run = self._run(instrument(file, failing), [f"{self.relative_path}::{unit}" for unit in sorted(failing)],
                             test_seconds=test_seconds)
             observed = _observations(run)
-        file, adopted = adopt(file, self.module_name, {u: seen for u, seen in observed.items() if u in failing})
+        file, adopted = adopt(file, self.module_name, {u: seen for u, seen in observed.items() if u in failing},
+                              code_errors=code_errors)
         if not adopted:
             return file
         result.adopted.extend(adopted)
@@ -300,7 +302,8 @@ class CandidateValidator:
         tests' wrong expectations adopted and those tests run again: ``kept`` lists the tests that passed,
         ``file`` is the file as adopted. No coverage, no reruns. ``test_seconds`` limits each test.
         ``placeholders``: most of its expectations are placeholders (tests built without the model), so the
-        first run is the instrumented one: a test whose every expectation held passes as written."""
+        first run is the instrumented one: a test whose every expectation held passes as written, and a
+        TypeError or AttributeError the interpreter raised inside the code is adopted as what it does."""
         result, passing = self._passing(file, test_seconds, placeholders)
         if result.collect_error:
             return result
@@ -344,7 +347,7 @@ class CandidateValidator:
             pending = not_run
         if self.oracle and result.failing:
             result.file = self._adopt_observed(file, result, passing, test_seconds,
-                                               observed if observe_first else None)
+                                               observed if observe_first else None, code_errors=observe_first)
         return result, passing
 
     def validate(self, file: TestFile, quick: bool = False) -> ValidationResult:

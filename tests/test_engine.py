@@ -494,7 +494,7 @@ def test_the_final_checks_reserve_grows_with_the_kept_tests_at_the_speed_last_me
     assert speed.reserve(200, 90) == pytest.approx(27.0)  # never more than 30 % of the budget
     speed.update(85, 18.3)  # humanize.number's final checks: 85 tests in 18.3 s
     assert speed.per_test == pytest.approx(0.18) and speed.reserve(85, 300) == pytest.approx(18.3)
-    assert FinalCheckSpeed().reserve(0, 300) == 5.0  # before any measurement
+    assert FinalCheckSpeed().reserve(0, 300) == 3.0  # before any measurement
     speed.update(4, 2.0)  # four tests: mostly the start, no cost per test to learn
     assert speed.per_test == pytest.approx(0.18)
 

@@ -8,7 +8,7 @@ import re
 
 from pytest_utgen.oracle import MARK, OBSERVE, adopt, instrument
 from pytest_utgen.prompt import build_target_messages
-from pytest_utgen.sandbox import Observation
+from pytest_utgen.sandbox import Observation, RaisedBy
 from pytest_utgen.targets import find_targets, module_header
 from pytest_utgen.testfile import TestFile
 from pytest_utgen.validate import absolute_imports, import_missing_names
@@ -178,6 +178,22 @@ def test_wrong_expectations_become_observed_literals_and_raises():
         ("test_container", "[]", "[2]"),
     ]
     ast.parse(fixed)
+
+
+def test_an_error_the_interpreter_raised_inside_the_code_is_adopted_only_for_values_drawn_without_intent():
+    tests = "from shapes import area\n\n\ndef test_none():\n    assert area(None) == None\n"
+    message = "unsupported operand type(s) for *: 'NoneType' and 'NoneType'"
+    inside = {"test_none": [Observation(5, raised="TypeError", message=message, raised_by=RaisedBy.CODE)]}
+    assert adopt(TestFile(tests), "shapes", inside) == (TestFile(tests), [])  # the model's test: its repair mends it
+    fixed, adopted = adopt(TestFile(tests), "shapes", inside, code_errors=True)
+    assert "    with pytest.raises(TypeError, match=r\"^unsupported operand type\\(s\\) for \\*: 'NoneType' and " \
+        f"'NoneType'$\"):{MARK}\n        area(None)\n" in fixed.source
+    assert [a.observed for a in adopted] == ["raised TypeError"]
+    # The test's own statement raised it (a wrong call), or it is no error of a value (a recursion): a mistake.
+    own = {"test_none": [Observation(5, raised="TypeError", raised_by=RaisedBy.TEST)]}
+    deep = {"test_none": [Observation(5, raised="RecursionError", raised_by=RaisedBy.CODE)]}
+    assert adopt(TestFile(tests), "shapes", own, code_errors=True)[1] == []
+    assert adopt(TestFile(tests), "shapes", deep, code_errors=True)[1] == []
 
 
 def test_a_raising_statement_becomes_pytest_raises_and_what_followed_it_goes():
