@@ -68,8 +68,10 @@ FINAL_RESERVE_SHARE = 0.3  # of budget_s, at most, held back for the final check
 # and at most what exploration, before the first call, may take.
 FINAL_AMPLIFY_SHARE = 0.15
 EXPLORE_SHARE = 0.3
-# Calls per function or method when exploration fills the seconds no model call or variant fits in.
+# Calls per function or method when exploration fills the seconds no model call or variant fits in; a round
+# that finds nothing new is followed by one of twice as many calls, up to FILL_MOST_CALLS.
 FILL_CALLS_PER_TARGET = 12
+FILL_MOST_CALLS = 48
 MIN_BUILT_TESTS = 5  # fewer tests built without the model than this fit in the time left: no child run
 # A variants' mutant run stopped at the round's deadline still gets this long: their lines and arcs first.
 MIN_MUTANT_RUN_SECONDS = 3.0
@@ -524,10 +526,10 @@ class Engine:
             stopped = yield from self._target_requests(work, validator, model_deadline(), cfg.max_calls)
         self._amplify(work, validator, self._deadline(work, started))
         # What is left goes to calls exploration has not tried yet, and their variants (a round that finds no
-        # new ground draws twice as many calls, once); then, when these have nothing left, to the model (a call
-        # is made only if it fits).
+        # new ground draws twice as many calls, up to FILL_MOST_CALLS); then, when these have nothing left, to
+        # the model (a call is made only if it fits).
         calls = FILL_CALLS_PER_TARGET
-        while not self._coverage_reached(work) and calls <= 2 * FILL_CALLS_PER_TARGET:
+        while not self._coverage_reached(work) and calls <= FILL_MOST_CALLS:
             if self._explore(work, validator, self._deadline(work, started), calls):
                 self._amplify(work, validator, self._deadline(work, started))
             else:
@@ -535,10 +537,12 @@ class Engine:
         if stopped in (StopReason.BUDGET_SECONDS, StopReason.NO_GAIN) and not self._coverage_reached(work):
             stopped = yield from self._target_requests(work, validator, self._deadline(work, started),
                                                        cfg.max_calls)
-        if cfg.mutation and work.kept and stopped != StopReason.BUDGET_SECONDS:
-            # Every survivor was asked about once (greedily): the seconds left ask again, sampled.
+        if cfg.mutation and work.kept:
+            # The seconds left ask about the survivors: again, sampled, when the pass above asked about them
+            # (greedily); else greedily (no call fitted before the amplification's share held back for it).
+            asked = any(call.kind == PromptKind.MUTANT for call in work.report.calls)
             stopped = yield from self._mutant_requests(work, validator, self._deadline(work, started),
-                                                       cfg.repair_temperature)
+                                                       cfg.repair_temperature if asked else 0.0)
         return stopped
 
     def _module_requests(self, work: _ModuleWork, chunk: SourceChunk, chunk_tokens: int,

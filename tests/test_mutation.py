@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from conftest import GOOD_REPLIES, module_of
+from pytest_utgen import engine as engine_module
 from pytest_utgen.config import load_config
 from pytest_utgen.engine import MUTANT_REPLY_TOKENS, Engine
 from pytest_utgen.mutate import SWITCH, find_mutants, schemata
@@ -286,6 +287,28 @@ def test_survivors_still_left_after_each_was_asked_for_are_asked_again_sampled(t
     sampled = [text for text, temperature in asked if temperature == config.repair_temperature]
     assert greedy and len(set(greedy)) == len(greedy) and sorted(sampled) == sorted(greedy)
     assert asked.index((sampled[0], config.repair_temperature)) > asked.index((greedy[-1], 0.0))
+
+
+def test_survivors_no_call_fitted_before_the_last_amplification_are_asked_at_the_end_greedily(tmp_path, scripted_model,
+                                                                                              monkeypatch):
+    project = tmp_path / "shopkit"
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "shopkit", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "utgen", ".pytest_cache"))
+    # Nearly all of the budget held back for the last amplification: no model call fits before it, so the
+    # explored calls the loop ends with are all that is kept when the mutation pass first looks.
+    monkeypatch.setattr(engine_module, "FINAL_AMPLIFY_SHARE", 0.95)
+
+    def respond(messages):
+        return STRONG if "```diff" in messages[-1]["content"] else WEAK
+
+    server = scripted_model(respond)
+    config = load_config(project, {"endpoint": server.url, "reruns": 1, "target_coverage": 10, "budget_s": 60,
+                                   "paths": [str(project / "src" / "shopkit" / "pricing.py")]})
+    pricing = Engine(config, select_all=True).run().modules[0]
+    asked = [r["temperature"] for r in server.requests if "```diff" in r["messages"][-1]["content"]]
+    assert asked and asked[0] == 0.0 and len(asked) == len(server.requests)
+    kept = (project / "tests" / "utgen" / "test_shopkit_pricing.py").read_text()
+    assert pricing.tests_explored and "def test_boundaries" in kept
 
 
 def test_a_mutant_run_with_tests_taken_out_is_the_last_run_without_them(example_project):
