@@ -24,6 +24,7 @@ import copy
 import datetime
 import decimal
 import fractions
+import keyword
 import random
 import re
 import zlib
@@ -78,6 +79,7 @@ _STRING_SUFFIXES = ("string", "str", "text", "name", "path", "url", "pattern", "
 _ANY = ["int", "str", "list", "dict", "none"]
 _CALL_CHANGING_DECORATORS = {"contextmanager", "asynccontextmanager", "overload", "fixture", "abstractmethod",
                              "setter", "deleter", "property", "cached_property", "staticmethod", "classmethod"}
+_KEYWORDS = ["a", "b"]  # given to a ``**`` parameter whose function reads no key from it by name
 _UNBOUND_PREFIXES = ("is_", "has_", "allow_", "use_", "ignore_", "no_")
 _OTHER = {"other", "that", "rhs", "lhs", "another"}  # a method's parameter that takes another object of its class
 # The types a function checks a parameter against (``isinstance(x, T)``, ``type(x) is T``), by the last part
@@ -395,7 +397,8 @@ def _base_names(node: ast.ClassDef) -> list[str]:
 class _Filled:
     """Test bodies that call a method on an object that calls before it have filled: a mapping (a class with
     ``__setitem__``, or a dict's subclass) gets items, other objects the calls of their methods that store
-    into them (``add``, ``push``, ``set_x``), once and twice alike. A method reached only with items in the
+    into them (``add``, ``push``, ``set_x``), once and twice alike, and the first of those followed by each other
+    one (``add(x); remove(x)``). A method reached only with items in the
     object (a cache's hit, an eviction, ``pop`` of a queue) or with one already there (a second ``add`` of a
     task) runs only so: Randoop and Pynguin build such sequences by search, here they are drawn in turn."""
 
@@ -423,10 +426,14 @@ class _Filled:
         if self.mapping:
             items = [f"obj[{key}] = {values[number % len(values)]}" for number, key in enumerate(self.keys)]
             setups += [items[:2], items]
-        for name, method in methods.items():
-            if not name.startswith("_") and _is_plain_method(method) and _stores_into_self(method):
-                call = f"obj.{name}({_calls(method, f'{cls}.{name}', self.pools, bound=True, most=1, owner=cls)[0]})"
-                setups += [[call], [call, call]]
+        stores = [f"obj.{name}({_calls(method, f'{cls}.{name}', self.pools, bound=True, most=1, owner=cls)[0]})"
+                  for name, method in methods.items()
+                  if not name.startswith("_") and _is_plain_method(method) and _stores_into_self(method)]
+        for call in stores:
+            setups += [[call], [call, call]]
+        # The first such call followed by each other one (``add(x); remove(x)``, then ``pop()``): what one
+        # leaves behind for the other (a removed entry still in a heap) only such a sequence reaches.
+        setups += [[stores[0], other] for other in stores[1:]]
         self.setups = setups
 
     def special_bodies(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[str]]:
@@ -574,8 +581,8 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
            bound: bool, most: int, owner: str | None = None) -> list[str]:
     """Up to ``most`` distinct argument lists for ``function`` (as source, without parentheses): the first with
     each required parameter's most likely value, then in turn one that gives one optional parameter as well
-    (each once, flags first) and one drawn at random (seeded by ``key``), some with optional parameters given
-    too."""
+    (each once, flags first; a ``**`` parameter's keys count as such, see :func:`_keyword_names`) and one drawn
+    at random (seeded by ``key``), some with optional parameters given too."""
     arguments = function.args
     positional = _positional(function, bound)
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
@@ -592,6 +599,11 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
                        key=lambda option: not _is_flag(option[1]))
     singles = [", ".join(first + [f"{arg.arg}={value}"]) for arg, default, choices in optionals
                for value in [next((c for c in choices if c != ast.unparse(default)), None)] if value is not None]
+    # A ``**`` parameter: the keys the body reads from it, each given alone once and now and then in the draws.
+    named_already = {a.arg for a in positional} | {a.arg for a in arguments.kwonlyargs}
+    extras = [(name, _values(ast.arg(arg=name), None, pools, width)) for name in _keyword_names(function)
+              if name not in named_already]
+    singles += [", ".join(first + [f"{name}={choices[0]}"]) for name, choices in extras]
     rng = random.Random(zlib.crc32(key.encode()))
     drawn: list[str] = []
     for _ in range(most * 3):
@@ -606,10 +618,39 @@ def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef, key: str, pools: _P
         for arg, default, choices in keyword_only:
             if default is None or (optional and rng.random() < 0.5):
                 parts.append(f"{arg.arg}={rng.choice(choices)}")
+        parts.extend(f"{name}={rng.choice(choices)}" for name, choices in extras if rng.random() < 0.5)
         drawn.append(", ".join(parts))
         if len(_unique(drawn)) >= most:
             break
     return _unique([", ".join(first), *_alternate(singles, drawn)])[:most]
+
+
+def _keyword_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """The keys ``function`` reads by name from its ``**`` parameter (``kw.get('size')``, ``kw.pop('size', 1)``,
+    ``kw['size']``, ``'size' in kw``), else ``_KEYWORDS`` (one that passes them on, or stores them all); none
+    without such a parameter."""
+    if function.args.kwarg is None:
+        return []
+    kwarg = function.args.kwarg.arg
+    names: list[str] = []
+    for node in ast.walk(function):
+        key = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("get", "pop", "setdefault") and _is_name(node.func.value, kwarg) \
+                and node.args and isinstance(node.args[0], ast.Constant):
+            key = node.args[0].value
+        elif isinstance(node, ast.Subscript) and _is_name(node.value, kwarg) and isinstance(node.slice, ast.Constant):
+            key = node.slice.value
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) \
+                and isinstance(node.left, ast.Constant) and _is_name(node.comparators[0], kwarg):
+            key = node.left.value
+        if isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key):
+            names.append(key)
+    return _unique(names) or list(_KEYWORDS)
+
+
+def _is_name(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
 
 
 def _is_flag(default: ast.expr) -> bool:
