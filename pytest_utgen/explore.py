@@ -397,10 +397,10 @@ def _base_names(node: ast.ClassDef) -> list[str]:
 class _Filled:
     """Test bodies that call a method on an object that calls before it have filled: a mapping (a class with
     ``__setitem__``, or a dict's subclass) gets items, other objects the calls of their methods that store
-    into them (``add``, ``push``, ``set_x``), once and twice alike, and the first of those followed by each other
-    one (``add(x); remove(x)``). A method reached only with items in the
-    object (a cache's hit, an eviction, ``pop`` of a queue) or with one already there (a second ``add`` of a
-    task) runs only so: Randoop and Pynguin build such sequences by search, here they are drawn in turn."""
+    into them (``add``, ``push``, ``set_x``), once and twice alike, and the first of those followed by each
+    other one (``add(x); remove(x)``). A method reached only with items in the object (a cache's hit, an
+    eviction, ``pop`` of a queue) or with one already there (a second ``add`` of a task) runs only so: Randoop
+    and Pynguin build such sequences by search, here they are drawn in turn."""
 
     def __init__(self, cls: str, lineage: list[ast.ClassDef], makers: list[str], pools: _Pools, most: int):
         self.cls, self.most = cls, most
